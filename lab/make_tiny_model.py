@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write a tiny random-weight Llama that vLLM's CPU build can serve: make_tiny_model.py OUTDIR.
 
 Nothing is downloaded. The tokenizer is a byte-level BPE (vocab 512, <unk> <s> </s>) trained on

@@ -50,8 +50,16 @@ NODE_CLIENT = textwrap.dedent(
             "model": sys.argv[4], "max_tokens": 8,
             "messages": [{"role": "user", "content": "Say hello."}]})
         print(json.dumps({"status": status, "reply": reply}))
-    elif action == "models-without-key":
-        print(json.dumps({"status": call("/v1/models", auth=False)[0]}))
+    elif action == "without-key":
+        # vLLM's own check guards only /v1 and a few prefixes; these must refuse too.
+        print(json.dumps({
+            "GET /v1/models": call("/v1/models", auth=False)[0],
+            "GET /metrics": call("/metrics", auth=False)[0],
+            "POST /invocations": call("/invocations", {"model": sys.argv[4], "prompt": "hi", "max_tokens": 2},
+                                      auth=False)[0],
+            "POST /tokenize": call("/tokenize", {"model": sys.argv[4], "prompt": "hi"}, auth=False)[0],
+            "GET /health": call("/health", auth=False)[0],
+        }))
     elif action == "argv-scan":
         leaks = []
         for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -120,8 +128,15 @@ def test_chat_completion_from_the_node(host, service_dir, hostvars):
     assert reply["usage"]["completion_tokens"] > 0
 
 
-def test_api_key_is_enforced(host, service_dir, hostvars):
-    assert node_client(host, service_dir, hostvars, "models-without-key") == {"status": 401}
+def test_api_key_is_enforced_on_every_path(host, service_dir, hostvars):
+    model = hostvars.get("vllm_served_model_name") or "tiny-llama"
+    assert node_client(host, service_dir, hostvars, "without-key", model) == {
+        "GET /v1/models": 401,
+        "GET /metrics": 401,
+        "POST /invocations": 401,
+        "POST /tokenize": 401,
+        "GET /health": 200,
+    }
 
 
 def test_secret_files_are_private(host, service_dir):

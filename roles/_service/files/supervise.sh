@@ -9,12 +9,20 @@
 #   supervise.sh stop   SERVICE_DIR   stop the loop and everything it started (prints "stopped" or "absent")
 #   supervise.sh status SERVICE_DIR   exit 0 when running, 3 when not (LSB convention)
 #   supervise.sh loop   SERVICE_DIR   the restart loop itself (used by start)
+#
+# Note for editors: dash's kill takes neither "--" nor "-s 0"; "kill -SIG -PGID" is the portable form.
 set -u
 
 action=${1:-}
 dir=${2:-}
-[ -n "$action" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|status|loop SERVICE_DIR" >&2; exit 2; }
+if [ -z "$action" ] || [ -z "$dir" ]; then
+    echo "usage: $0 start|stop|status|loop SERVICE_DIR" >&2
+    exit 2
+fi
 pidfile=$dir/supervise.pid
+# Process group of the current run: vLLM's engine and workers outlive a killed API server,
+# and on a GPU they would keep its memory, so each run gets a group that is cleaned up as a whole.
+pgidfile=$dir/run.pgid
 log=$dir/service.log
 # Backoff between restarts doubles from 1 s up to this bound; a run longer than
 # STABLE_AFTER seconds counts as healthy and resets it.
@@ -33,6 +41,23 @@ note() {
     echo "$(date '+%Y-%m-%dT%H:%M:%S%z') supervise: $*" >>"$log"
 }
 
+# wait_gone TARGET TENTHS: wait until kill -0 TARGET fails (a pid, or -PGID for a group).
+wait_gone() {
+    n=0
+    while kill -0 "$1" 2>/dev/null; do
+        n=$((n + 1))
+        [ "$n" -lt "$2" ] || return 1
+        sleep 0.1
+    done
+}
+
+# reap PGID: end what is left of a run, politely first.
+reap() {
+    kill -TERM "-$1" 2>/dev/null || return 0
+    wait_gone "-$1" 150 || kill -KILL "-$1" 2>/dev/null
+    wait_gone "-$1" 50
+}
+
 case $action in
 status)
     running_pid >/dev/null || exit 3
@@ -42,8 +67,7 @@ start)
         echo running
         exit 0
     fi
-    # setsid: the loop leads its own session and process group, so it survives the Ansible
-    # connection that started it, and "stop" can signal the whole group at once.
+    # setsid: the loop leads its own session, so it survives the connection that started it.
     setsid /bin/sh "$0" loop "$dir" </dev/null >/dev/null 2>&1 &
     tries=0
     until running_pid >/dev/null; do
@@ -55,36 +79,35 @@ start)
     ;;
 stop)
     pid=$(running_pid) || { rm -f "$pidfile"; echo absent; exit 0; }
-    kill -TERM -- "-$pid" 2>/dev/null
-    tries=0
-    while kill -0 -- "-$pid" 2>/dev/null; do
-        tries=$((tries + 1))
-        if [ "$tries" -ge 300 ]; then
-            # 30 s is generous for vLLM to release its GPU memory; after that, do not wait forever.
-            kill -KILL -- "-$pid" 2>/dev/null
-            break
-        fi
-        sleep 0.1
-    done
-    rm -f "$pidfile"
+    kill -TERM "$pid" 2>/dev/null
+    # The loop forwards the signal and reaps its run (up to 20 s); past that, do it here.
+    if ! wait_gone "$pid" 300; then
+        kill -KILL "$pid" 2>/dev/null
+        pgid=$(cat "$pgidfile" 2>/dev/null) && [ -n "$pgid" ] && reap "$pgid"
+    fi
+    rm -f "$pidfile" "$pgidfile"
     echo stopped
     ;;
 loop)
     echo $$ >"$pidfile"
     child=
     stopping=
-    trap 'stopping=1; [ -z "$child" ] || kill -TERM "$child" 2>/dev/null' TERM INT HUP
+    trap 'stopping=1; [ -z "$child" ] || kill -TERM "-$child" 2>/dev/null' TERM INT HUP
     delay=1
     while [ -z "$stopping" ]; do
         started_at=$(date +%s)
-        "$dir/run.sh" &
+        # Without job control a background job stays in our group, so setsid runs in place:
+        # the run's pid is its process group id.
+        setsid "$dir/run.sh" &
         child=$!
-        # wait returns early when a trapped signal arrives; wait again until the child is really gone.
+        echo "$child" >"$pgidfile"
+        # wait returns early when a trapped signal arrives; wait again until the run is really over.
         while :; do
             wait "$child"
             rc=$?
             kill -0 "$child" 2>/dev/null || break
         done
+        reap "$child"
         child=
         [ -z "$stopping" ] || break
         ran=$(($(date +%s) - started_at))
@@ -97,7 +120,7 @@ loop)
         [ "$delay" -le "$MAX_DELAY" ] || delay=$MAX_DELAY
     done
     note "stopped"
-    rm -f "$pidfile"
+    rm -f "$pidfile" "$pgidfile"
     ;;
 *)
     echo "unknown action: $action" >&2
