@@ -19,9 +19,9 @@ OPEN_PATHS = frozenset(["/health"])
 def _bearer_digest(headers):
     for name, value in headers:
         if name.lower() == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer":
-                return hashlib.sha256(token.strip().encode("utf-8")).digest()
+            parts = value.decode("latin-1").partition(" ")
+            if parts[0].lower() == "bearer":
+                return hashlib.sha256(parts[2].strip().encode("utf-8")).digest()
     return None
 
 
