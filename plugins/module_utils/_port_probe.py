@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 MAX_WORKERS = 32
 
 # Keys the probe writes into each result; a dict candidate's own keys of these names are replaced.
-RESULT_KEYS = ('reachable', 'latency_ms', 'address', 'error')
+RESULT_KEYS = ('reachable', 'latency_ms', 'address', 'error', 'addresses')
 
 _PORT_RE = re.compile(r'[0-9]+\Z')
 
@@ -170,22 +170,31 @@ def connect(address, port, timeout):
     return elapsed
 
 
-def probe(candidate, timeout, attempts=1):
+def probe(candidate, timeout, attempts=1, all_addresses=False):
     """Probe one parsed candidate.
 
     Resolve its host once, then make ``attempts`` rounds; each round tries the addresses in order
     until one accepts the connection. Return a copy of ``candidate`` with ``reachable``,
     ``latency_ms`` (the fastest round, in milliseconds), ``address`` (the one that answered fastest)
     and ``error`` (None when reachable).
+
+    With ``all_addresses``, every address is probed, not only the first that answers, and the result
+    also has ``addresses``: one entry per address with its own ``reachable``, ``latency_ms`` and
+    ``error``. A name that round-robins over several login nodes then shows each of them.
     """
     result = dict(candidate)
     result.update(reachable=False, latency_ms=None, address=None, error=None)
+    if all_addresses:
+        result['addresses'] = []
     host, port = candidate['host'], candidate['port']
     try:
         addresses = resolve(host, port)
     except (OSError, UnicodeError) as exc:
         result['error'] = describe_error(exc, timeout)
         return result
+
+    if all_addresses:
+        return _probe_each(result, addresses, port, timeout, attempts)
 
     best = None
     errors = []
@@ -207,6 +216,33 @@ def probe(candidate, timeout, attempts=1):
     return result
 
 
+def _probe_address(address, port, timeout, attempts):
+    best, errors = None, []
+    for dummy in range(attempts):
+        try:
+            elapsed = connect(address, port, timeout)
+        except OSError as exc:
+            errors.append((address, describe_error(exc, timeout)))
+            continue
+        best = elapsed if best is None else min(best, elapsed)
+    if best is None:
+        return {'address': address, 'reachable': False, 'latency_ms': None, 'error': _summarize(errors)}
+    return {'address': address, 'reachable': True, 'latency_ms': round(best * 1000, 2), 'error': None}
+
+
+def _probe_each(result, addresses, port, timeout, attempts):
+    """Fill ``result`` from a probe of every address; the first reachable one (resolver order) is ``address``."""
+    with ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, len(addresses)))) as executor:
+        each = list(executor.map(lambda address: _probe_address(address, port, timeout, attempts), addresses))
+    result['addresses'] = each
+    reachable = [entry for entry in each if entry['reachable']]
+    if reachable:
+        result.update(reachable=True, latency_ms=reachable[0]['latency_ms'], address=reachable[0]['address'])
+    else:
+        result['error'] = _summarize([(entry['address'], entry['error']) for entry in each])
+    return result
+
+
 def _summarize(errors):
     """One reason when every address failed alike, else each address with its own."""
     if not errors:
@@ -220,7 +256,7 @@ def _summarize(errors):
     return '; '.join('%s: %s' % (address, reason) for address, reason in reasons)
 
 
-def probe_all(candidates, timeout, attempts=1, max_workers=MAX_WORKERS):
+def probe_all(candidates, timeout, attempts=1, max_workers=MAX_WORKERS, all_addresses=False):
     """Probe parsed candidates concurrently; the results keep the order of ``candidates``.
 
     Dead hosts wait for their timeouts side by side, so a list of them costs one timeout, not one each.
@@ -228,4 +264,4 @@ def probe_all(candidates, timeout, attempts=1, max_workers=MAX_WORKERS):
     if not candidates:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(candidates)))) as executor:
-        return list(executor.map(lambda candidate: probe(candidate, timeout, attempts), candidates))
+        return list(executor.map(lambda candidate: probe(candidate, timeout, attempts, all_addresses), candidates))

@@ -39,7 +39,7 @@ options:
         goes in brackets, since V(2001:db8::1:22) could be read either way.
       - Or a dict with C(host) and optional C(port), like the entries of C(tunnel_bastions). Its other keys,
         for example C(user), are copied into the result, so the caller can use the chosen entry as it is.
-        Keys named like the probe's own (C(reachable), C(latency_ms), C(address), C(error)) are replaced.
+        Keys named like the probe's own (C(reachable), C(latency_ms), C(address), C(error), C(addresses)) are replaced.
       - A host without a port gets O(default_port).
     type: list
     elements: raw
@@ -61,6 +61,14 @@ options:
       - More than one smooths out a single slow handshake when the latency decides between candidates.
     type: int
     default: 1
+  all_addresses:
+    description:
+      - Probe every address a host name resolves to, not only the first that answers, and report each in
+        RV(results[].addresses).
+      - For a login alias that round-robins over several nodes (one name, several addresses), this tells
+        which of those nodes the host can reach, so that a tunnel can be kept to each of them.
+    type: bool
+    default: false
   require_any:
     description:
       - Fail when no candidate is reachable, with a message that lists each candidate and why it failed.
@@ -100,6 +108,12 @@ EXAMPLES = r"""
     msg: "{{ (__probe.reachable | sort(attribute='latency_ms') | first).host }}"
   when: __probe.reachable | length > 0
 
+- name: See every login node behind a round-robin alias
+  hpc.vllm.port_probe:
+    candidates: [login.cluster.example.org]
+    all_addresses: true
+  register: __probe_alias
+
 - name: Check from the laptop that the bastion's SSH port answers
   hpc.vllm.port_probe:
     candidates:
@@ -136,6 +150,22 @@ results:
       description: The IP address that accepted the connection; V(null) when unreachable.
       type: str
       sample: 192.0.2.11
+    addresses:
+      description:
+        - With O(all_addresses), one entry per address of the host, in the resolver's order, each with
+          C(address), C(reachable), C(latency_ms) and C(error) as above. V([]) when the name did not resolve.
+      returned: when O(all_addresses=true)
+      type: list
+      elements: dict
+      sample:
+        - address: 192.0.2.11
+          reachable: true
+          latency_ms: 0.87
+          error: null
+        - address: 192.0.2.12
+          reachable: false
+          latency_ms: null
+          error: connection refused
     error:
       description:
         - V(null) when reachable. Otherwise a short reason, for example V(connection refused),
@@ -206,6 +236,7 @@ def main():
         timeout=dict(type='float', default=3),
         attempts=dict(type='int', default=1),
         require_any=dict(type='bool', default=False),
+        all_addresses=dict(type='bool', default=False),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -221,7 +252,7 @@ def main():
     except ValueError as exc:
         module.fail_json(msg=str(exc))
 
-    results = probe_all(candidates, params['timeout'], params['attempts'])
+    results = probe_all(candidates, params['timeout'], params['attempts'], all_addresses=params['all_addresses'])
     reachable = [entry for entry in results if entry['reachable']]
     result = {
         'changed': False,

@@ -325,3 +325,57 @@ def test_probe_all_bounds_the_pool(network):
 
 def test_probe_all_empty():
     assert probe_all([], 1) == []
+
+
+ALL_ADDRESSES_CASES = [
+    # id, addresses of 'login', answers, reachable, address, per-address reachability, error
+    ('both_open', ['192.0.2.1', '192.0.2.2'], {}, True, '192.0.2.1', [True, True], None),
+    ('first_dead', ['192.0.2.1', '192.0.2.2'], {'192.0.2.1': 'refused'}, True, '192.0.2.2', [False, True], None),
+    ('second_dead', ['192.0.2.1', '192.0.2.2'], {'192.0.2.2': 'timeout'}, True, '192.0.2.1', [True, False], None),
+    (
+        'both_dead',
+        ['192.0.2.1', '192.0.2.2'],
+        {'192.0.2.1': 'refused', '192.0.2.2': 'unreachable'},
+        False, None, [False, False], '192.0.2.1: connection refused; 192.0.2.2: no route to host',
+    ),
+    ('no_address', [], {}, False, None, [], 'no address for this name'),
+]
+
+
+@pytest.mark.parametrize('addresses, answers, reachable, address, each, error',
+                         [case[1:] for case in ALL_ADDRESSES_CASES], ids=[case[0] for case in ALL_ADDRESSES_CASES])
+def test_probe_all_addresses(network, addresses, answers, reachable, address, each, error):
+    """A round-robin alias: every address is probed and reported, not only the first that answers."""
+    fake = network({'login': addresses}, answers)
+    result = probe({'host': 'login', 'port': 22, 'user': 'alice'}, 0.5, all_addresses=True)
+    assert result['reachable'] is reachable
+    assert result['address'] == address
+    assert result['error'] == error
+    assert [entry['address'] for entry in result['addresses']] == addresses
+    assert [entry['reachable'] for entry in result['addresses']] == each
+    for entry in result['addresses']:
+        assert (entry['latency_ms'] is None) is (not entry['reachable'])
+        assert (entry['error'] is None) is entry['reachable']
+    # every address was tried, even after the first one answered
+    assert sorted(call[0] for call in fake.calls) == sorted(addresses)
+    assert result['user'] == 'alice'
+
+
+def test_probe_all_addresses_unknown_name(network):
+    network({})
+    result = probe({'host': 'nonexistent.invalid', 'port': 22}, 0.5, all_addresses=True)
+    assert result['addresses'] == []
+    assert result['error'] == 'name or service not known'
+
+
+def test_probe_without_all_addresses_stops_at_the_first(network):
+    fake = network({'login': ['192.0.2.1', '192.0.2.2']})
+    result = probe({'host': 'login', 'port': 22}, 0.5)
+    assert 'addresses' not in result
+    assert fake.calls == [('192.0.2.1', 22)]
+
+
+def test_probe_all_passes_all_addresses(network):
+    network({'login': ['192.0.2.1', '192.0.2.2']})
+    results = probe_all([{'host': 'login', 'port': 22}], 0.5, all_addresses=True)
+    assert len(results[0]['addresses']) == 2

@@ -1,0 +1,59 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, hpc.vllm developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""Read who listens on which TCP port from /proc/net/tcp and /proc/net/tcp6.
+
+The kernel records the owning uid of every socket there, readable by any user: on a shared login node
+another user's listener shows with that user's id even though their processes stay hidden from us.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import binascii
+import socket
+import struct
+
+LISTEN = '0A'
+TABLES = (('/proc/net/tcp', socket.AF_INET), ('/proc/net/tcp6', socket.AF_INET6))
+
+
+def decode_address(hex_address, family):
+    """Turn the kernel's hex notation (32-bit words in host byte order, little-endian here) into text."""
+    raw = binascii.unhexlify(hex_address)
+    words = len(raw) // 4
+    host_order = struct.pack('<%dI' % words, *struct.unpack('>%dI' % words, raw))
+    return socket.inet_ntop(family, host_order)
+
+
+def parse_table(text, family, ports):
+    """Listening sockets of one table whose port is in ``ports``: (port, address, uid) tuples."""
+    found = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8 or fields[3] != LISTEN:
+            continue
+        hex_address, dummy, hex_port = fields[1].rpartition(':')
+        port = int(hex_port, 16)
+        if port in ports:
+            found.append((port, decode_address(hex_address, family), int(fields[7])))
+    return found
+
+
+def listeners(ports, tables=TABLES):
+    """Map each port to its listeners, ``[(address, uid)]``; a table that cannot be read is skipped."""
+    result = dict((port, []) for port in ports)
+    for path, family in tables:
+        try:
+            with open(path) as handle:
+                text = handle.read()
+        except (IOError, OSError):
+            continue
+        for port, address, uid in parse_table(text, family, set(ports)):
+            result[port].append((address, uid))
+    return result

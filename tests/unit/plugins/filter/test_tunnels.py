@@ -1,0 +1,180 @@
+# Copyright (c) 2026, hpc.vllm developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+
+import pytest
+import yaml
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.hpc.vllm.plugins.filter.tunnels import (
+    DEFAULTS,
+    FilterModule,
+    bastion_tunnel_keys,
+    forward_tunnel_deployments,
+    tunnel_api_keys,
+    tunnel_conflicts,
+    tunnel_deployments,
+    tunnel_known_hosts,
+    tunnel_login_nodes,
+    tunnel_plans,
+    tunnel_slug,
+    tunnel_targets,
+)
+
+ROLES = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles')
+
+B1_KEY, B2_KEY, A_KEY = 'ssh-ed25519 AAAAB1', 'ssh-ed25519 AAAAB2', 'ssh-ed25519 AAAAA'
+
+
+def bastion(addresses, keys):
+    return {'ansible_facts': {'all_ipv4_addresses': addresses, 'all_ipv6_addresses': []}, 'bastion_host_keys': keys}
+
+
+def plan(name, host, addresses, remote_port=8020, public_key='ssh-ed25519 AAAAREV hpc-vllm:x:reverse'):
+    return {'name': name, 'remote_port': remote_port, 'public_key': public_key,
+            'bastions': [{'host': host, 'port': 22, 'user': 'researcher', 'reachable': any(addresses.values()),
+                          'addresses': [{'address': a, 'reachable': ok} for a, ok in addresses.items()]}]}
+
+
+@pytest.fixture
+def hostvars():
+    return {
+        'bastion-a': bastion(['10.0.0.10', '10.1.0.10'], [A_KEY]),
+        'bastion-b1': bastion(['10.0.0.21', '10.2.0.21'], [B1_KEY, 'ssh-rsa AAAARSA1']),
+        'bastion-b2': bastion(['10.0.0.22', '10.2.0.22'], [B2_KEY]),
+        'compute-a': {'hpc_vllm_tunnel': plan('compute-a', 'bastion-a', {'10.1.0.10': True}),
+                      'vllm_server_endpoint': {'model': 'tiny'}, 'vllm_api_key': 'secret-a',
+                      'tunnel_bastions': [{'host': 'bastion-a'}]},
+        'compute-b': {'hpc_vllm_tunnel': plan('compute-b', 'login-b', {'10.2.0.21': True, '10.2.0.22': True}, 8021),
+                      'vllm_server_endpoint': {'model': 'tiny'}, 'tunnel_local_port': 18001,
+                      'tunnel_bastions': [{'host': 'login-b'}]},
+    }
+
+
+BASTIONS = ['bastion-a', 'bastion-b1', 'bastion-b2']
+
+
+@pytest.mark.parametrize('value, expected', [
+    ('gpu-a017.cluster-a.example.org', 'gpu-a017-cluster-a-example-org'),
+    ('Compute_B', 'compute_b'),
+    ('10.2.0.21', '10-2-0-21'),
+    ('--x--', 'x'),
+])
+def test_tunnel_slug(value, expected):
+    assert tunnel_slug(value) == expected
+
+
+def test_tunnel_slug_refuses_a_name_without_letters():
+    with pytest.raises(AnsibleFilterError, match="leaves no letter"):
+        tunnel_slug('...')
+
+
+def test_defaults_match_the_roles():
+    """The plays read these defaults for hosts whose inventory sets nothing: they must be the roles' own."""
+    with open(os.path.join(ROLES, 'reverse_tunnel', 'defaults', 'main.yml')) as handle:
+        reverse = yaml.safe_load(handle)
+    with open(os.path.join(ROLES, 'vllm_server', 'defaults', 'main.yml')) as handle:
+        server = yaml.safe_load(handle)
+    assert DEFAULTS['tunnel_remote_port'] == reverse['tunnel_remote_port']
+    assert DEFAULTS['vllm_port'] == reverse['vllm_port'] == server['vllm_port']
+    # tunnel_local_port is the laptop's: DESIGN.md's default
+    assert DEFAULTS['tunnel_local_port'] == 18000
+
+
+def test_deployments_apply_defaults_and_names(hostvars):
+    hostvars['gpu.Example.org'] = {'tunnel_bastions': [{'host': 'login'}]}
+    found = tunnel_deployments(['compute-b', 'gpu.Example.org'], hostvars)
+    assert [(d['name'], d['local_port'], d['remote_port'], d['bastions']) for d in found] == [
+        ('compute-b', 18001, 8020, ['login-b']), ('gpu-example-org', 18000, 8020, ['login'])]
+
+
+CONFLICTS = [
+    # id, hostvars of two hosts, expected fragments (empty: no error)
+    ('fine', [{'tunnel_local_port': 18000, 'tunnel_bastions': [{'host': 'l1'}]},
+              {'tunnel_local_port': 18001, 'tunnel_bastions': [{'host': 'l2'}]}], []),
+    ('same_local_port', [{'tunnel_bastions': [{'host': 'l1'}]}, {'tunnel_bastions': [{'host': 'l2'}]}],
+     ['tunnel_local_port 18000 is set for h1 and h2']),
+    ('same_remote_port_same_login', [{'tunnel_local_port': 1, 'tunnel_bastions': [{'host': 'l1'}]},
+                                     {'tunnel_local_port': 2, 'tunnel_bastions': [{'host': 'l1'}]}],
+     ['tunnel_remote_port 8020 on login node l1 is set for h1 and h2']),
+    ('same_remote_port_other_login', [{'tunnel_local_port': 1, 'tunnel_bastions': [{'host': 'l1'}]},
+                                      {'tunnel_local_port': 2, 'tunnel_bastions': [{'host': 'l2'}]}], []),
+    ('same_name', [{'tunnel_local_port': 1, 'tunnel_name': 'x', 'tunnel_bastions': [{'host': 'l1'}]},
+                   {'tunnel_local_port': 2, 'tunnel_name': 'X', 'tunnel_remote_port': 9, 'tunnel_bastions': [{'host': 'l1'}]}],
+     ["tunnel_name 'x' names h1 and h2"]),
+    ('bad_port', [{'tunnel_local_port': 70000, 'tunnel_bastions': [{'host': 'l1'}]},
+                  {'tunnel_local_port': 'x', 'tunnel_remote_port': True, 'tunnel_bastions': [{'host': 'l2'}]}],
+     ['h1: tunnel_local_port must be an integer from 1 to 65535, got 70000',
+      "h2: tunnel_local_port must be an integer from 1 to 65535, got 'x'",
+      'h2: tunnel_remote_port must be an integer from 1 to 65535, got True']),
+    ('no_bastions', [{'tunnel_local_port': 1}, {'tunnel_local_port': 2, 'tunnel_bastions': [{'port': 22}]}],
+     ['h1: tunnel_bastions must list at least one login node', 'h2: tunnel_bastions must list']),
+]
+
+
+@pytest.mark.parametrize('vars_, expected', [case[1:] for case in CONFLICTS], ids=[case[0] for case in CONFLICTS])
+def test_conflicts(vars_, expected):
+    errors = tunnel_conflicts(tunnel_deployments(['h1', 'h2'], {'h1': vars_[0], 'h2': vars_[1]}))
+    assert len(errors) == len(expected), errors
+    for fragment in expected:
+        assert any(fragment in error for error in errors), (fragment, errors)
+
+
+def test_login_nodes_by_address(hostvars):
+    assert tunnel_login_nodes(['10.2.0.22'], BASTIONS, hostvars) == ['bastion-b2']
+    assert tunnel_login_nodes(['10.2.0.21', '10.2.0.22'], BASTIONS, hostvars) == ['bastion-b1', 'bastion-b2']
+    assert tunnel_login_nodes('10.0.0.10', BASTIONS, hostvars) == ['bastion-a']
+    assert tunnel_login_nodes(['192.0.2.1'], BASTIONS, hostvars) == []
+
+
+def test_targets_one_per_reachable_address(hostvars):
+    tunnel = plan('compute-b', 'login-b', {'10.2.0.21': True, '10.2.0.22': False, '10.2.0.23': True})
+    tunnel['bastions'].append(dict(tunnel['bastions'][0], host='login-b-again'))  # same addresses twice
+    targets = tunnel_targets(tunnel, 'hpc-vllm-reverse-compute-b-', BASTIONS, hostvars)
+    assert [(t['address'], t['service'], t['login_nodes']) for t in targets] == [
+        ('10.2.0.21', 'hpc-vllm-reverse-compute-b-10-2-0-21', ['bastion-b1']),
+        ('10.2.0.23', 'hpc-vllm-reverse-compute-b-10-2-0-23', []),
+    ]
+    assert 'addresses' not in targets[0]['bastion'] and targets[0]['bastion']['host'] == 'login-b'
+
+
+def test_known_hosts_pins_every_node_behind_a_name(hostvars):
+    lines = tunnel_known_hosts(hostvars['compute-b']['hpc_vllm_tunnel'], BASTIONS, hostvars)
+    assert lines == ['login-b ssh-ed25519 AAAAB1', 'login-b ssh-rsa AAAARSA1', 'login-b ssh-ed25519 AAAAB2']
+    # a node the compute node did not reach is not trusted under that name
+    only_b1 = plan('compute-b', 'login-b', {'10.2.0.21': True, '10.2.0.22': False})
+    assert tunnel_known_hosts(only_b1, BASTIONS, hostvars) == ['login-b ssh-ed25519 AAAAB1', 'login-b ssh-rsa AAAARSA1']
+
+
+def test_bastion_keys_only_for_the_deployments_that_land_there(hostvars):
+    plans = tunnel_plans(['compute-a', 'compute-b', 'bastion-a'], hostvars)
+    forward = {'compute-a': 'ssh-ed25519 AAAAFWDA', 'compute-b': 'ssh-ed25519 AAAAFWDB'}
+    keys_b2 = bastion_tunnel_keys(plans, 'bastion-b2', hostvars, forward)
+    assert [(k['name'], k['direction'], k['port'], k['public_key']) for k in keys_b2] == [
+        ('compute-b', 'reverse', 8021, plans[1]['public_key']), ('compute-b', 'forward', 8021, 'ssh-ed25519 AAAAFWDB')]
+    keys_a = bastion_tunnel_keys(plans, 'bastion-a', hostvars, forward)
+    assert [k['name'] for k in keys_a] == ['compute-a', 'compute-a']
+    # keys not made yet (check mode on a new node) are left out
+    assert bastion_tunnel_keys(plans, 'bastion-a', hostvars, {}) == [keys_a[0]]
+
+
+def test_forward_deployments_and_api_keys(hostvars):
+    hostvars['compute-c'] = {'tunnel_bastions': [{'host': 'x'}]}  # did not run: no plan
+    found = forward_tunnel_deployments(['compute-a', 'compute-b', 'compute-c'], hostvars, BASTIONS)
+    assert [(d['name'], d['local_port'], d['remote_port'], d['model']) for d in found] == [
+        ('compute-a', 18000, 8020, 'tiny'), ('compute-b', 18001, 8021, 'tiny')]
+    assert found[1]['bastions'] == [{'host': 'login-b', 'port': 22, 'user': 'researcher'}]
+    assert found[1]['known_hosts'][0] == 'login-b ssh-ed25519 AAAAB1'
+    assert tunnel_api_keys(['compute-a', 'compute-b', 'compute-c'], hostvars) == {'compute-a': 'secret-a'}
+
+
+def test_filter_module_lists_every_filter():
+    assert sorted(FilterModule().filters()) == sorted([
+        'tunnel_slug', 'tunnel_deployments', 'tunnel_conflicts', 'tunnel_login_nodes', 'tunnel_targets',
+        'tunnel_known_hosts', 'bastion_tunnel_keys', 'tunnel_plans', 'forward_tunnel_deployments', 'tunnel_api_keys'])
