@@ -18,12 +18,12 @@ import contextlib
 import os
 import shutil
 import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
+
+from lablib import changed, failure_messages, node, run, run_playbook, task_results, wait_for
 
 ansible_runner = pytest.importorskip("ansible_runner")
 
@@ -32,7 +32,6 @@ TOPOLOGY = REPO / "lab" / "topology"
 OUT = REPO / "build" / "lab" / "topology"
 INVENTORY = OUT / "hosts.yml"
 PLAYBOOK = REPO / "tests" / "lab" / "playbooks" / "bastion.yml"
-COLLECTIONS = REPO / "build" / "collections"
 
 BASTION, COMPUTE, LAPTOP = "hpcv-bastion-a", "hpcv-compute-a", "hpcv-laptop"
 OTHER_BASTION = "hpcv-bastion-b2"
@@ -49,17 +48,6 @@ pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("podman") is None,
     reason="needs root and podman (the lab host)",
 )
-
-
-def run(*cmd: str, timeout: float = 60, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, input=stdin)
-
-
-def node(name: str, *cmd: str, user: str | None = None, timeout: float = 60, stdin: str | None = None):
-    """Run a command inside a lab container (as root, or as user)."""
-    who = ["--user", user] if user else []
-    interactive = ["-i"] if stdin is not None else []
-    return run("podman", "exec", *interactive, *who, name, *cmd, timeout=timeout, stdin=stdin)
 
 
 def ssh_argv(target: str, *args: str, limit: int = 15, command: tuple[str, ...] = ()) -> list[str]:
@@ -106,15 +94,6 @@ def listeners(name: str) -> set[str]:
     return {line.split()[3] for line in out.stdout.splitlines() if line.strip()}
 
 
-def wait_for(predicate, timeout: float = 10, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
 def banner(name: str, port: int) -> str:
     """The first bytes a TCP server on the node's 127.0.0.1:port sends ('' when none or refused)."""
     script = ("import socket, sys\n"
@@ -136,32 +115,7 @@ def run_role(tmp_path: Path, keys: list, exclusive: bool | None = None, host: st
     if exclusive is not None:
         extravars["bastion_tunnel_keys_exclusive"] = exclusive
     cmdline = " ".join(flag for flag, on in (("--check", check), ("--diff", diff)) if on)
-    data = tmp_path / f"runner-{uuid.uuid4().hex[:8]}"
-    data.mkdir()
-    return ansible_runner.run(
-        private_data_dir=str(data), playbook=str(PLAYBOOK), inventory=str(INVENTORY), extravars=extravars,
-        cmdline=cmdline or None, quiet=True,
-        # ansible-playbook from the venv that runs the tests, also when that venv is not on PATH
-        envvars={"ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS), "ANSIBLE_NOCOLOR": "1",
-                 "PATH": os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))},
-    )
-
-
-def task_results(runner, event: str = "runner_on_ok") -> list[tuple[str, str, dict]]:
-    return [(e["event_data"].get("task", ""), e["event_data"].get("host", ""), e["event_data"].get("res", {}))
-            for e in runner.events if e.get("event") == event]
-
-
-def changed(runner) -> set[tuple[str, str]]:
-    return {(task, host) for task, host, res in task_results(runner) if res.get("changed")}
-
-
-def failure_messages(runner) -> list[str]:
-    messages = []
-    for task, dummy, res in task_results(runner, "runner_on_failed"):
-        messages.append(f"{task}: {res.get('msg', '')}")
-        messages.extend(f"{task}: {item.get('msg', '')}" for item in res.get("results", []) if item.get("failed"))
-    return messages
+    return run_playbook(tmp_path, PLAYBOOK, INVENTORY, extravars, cmdline or None)
 
 
 AUTHORIZE = "Authorize the tunnel keys in authorized_keys"

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Keep ``ssh -L 127.0.0.1:LOCAL:127.0.0.1:REMOTE`` up to the first login node that carries a working tunnel.
 
@@ -120,8 +119,8 @@ class Keeper(object):
                 failures = 0
                 continue
             failures += 1
-            log('health check %d/%d through %s failed' % (failures, self.config['health_failures'],
-                                                           self.current['host']))
+            log('health check %d/%d through %s failed'
+                % (failures, self.config['health_failures'], self.current['host']))
             if failures >= self.config['health_failures']:
                 self.child.terminate()
                 try:
@@ -147,8 +146,8 @@ class Keeper(object):
             ran = self.clock() - started
             if self.stopping:
                 break
-            log('ssh to %s ended (%s, exit status %s) after %ds' % (candidate['host'], outcome,
-                                                                     self.child.returncode, ran))
+            log('ssh to %s ended (%s, exit status %s) after %ds'
+                % (candidate['host'], outcome, self.child.returncode, ran))
             if outcome == 'exited' and ran >= STABLE_AFTER:
                 # It worked for a while: the most preferred login node may well be fine again.
                 index, delay, failed_in_round = 0, 1, 0

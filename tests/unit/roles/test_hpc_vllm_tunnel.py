@@ -105,14 +105,14 @@ def run_keeper(script, attempts):
 def test_falls_back_to_the_next_login_node_and_returns_to_the_first_after_a_long_run():
     # login1 works for 100 s, then dies (sshd stopped): refused twice; login2 takes over at once
     hosts = run_keeper({'login1': [100, 0.1, 0.1], 'login2': [None]}, attempts=3)
-    assert [host for host, _ in hosts[:3]] == ['login1', 'login1', 'login2']
+    assert [host for host, dummy in hosts[:3]] == ['login1', 'login1', 'login2']
     assert hosts[2][1] - hosts[1][1] < 1, 'no pause between the first failure and the next candidate'
 
 
 def test_backs_off_after_a_round_in_which_nothing_worked():
     hosts = run_keeper({'login1': [0.1] * 5, 'login2': [0.1] * 5 + [None]}, attempts=6)
-    assert [host for host, _ in hosts[:6]] == ['login1', 'login2'] * 3
-    starts = [at for _, at in hosts]
+    assert [host for host, dummy in hosts[:6]] == ['login1', 'login2'] * 3
+    starts = [at for dummy, at in hosts]
     gaps = [round(starts[i + 1] - starts[i], 1) for i in range(0, 5)]
     # an exit is noticed within 0.5 s; within a round no pause, between rounds 1 s, then 2 s
     assert gaps == [0.5, 1.5, 0.5, 2.5, 0.5]

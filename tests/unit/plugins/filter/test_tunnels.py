@@ -29,7 +29,9 @@ from ansible_collections.hpc.vllm.plugins.filter.tunnels import (
 
 ROLES = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles')
 
-B1_KEY, B2_KEY, A_KEY = 'ssh-ed25519 AAAAB1', 'ssh-ed25519 AAAAB2', 'ssh-ed25519 AAAAA'
+B1_KEY = 'ssh-ed25519 AAAAB1'
+B2_KEY = 'ssh-ed25519 AAAAB2'
+A_KEY = 'ssh-ed25519 AAAAA'
 
 
 def bastion(addresses, keys):

@@ -1,0 +1,246 @@
+"""End to end: playbooks/deploy.yml on the multi-cluster lab, the double hop, and its faults.
+
+Run as root on the lab host with the controller venv (tests/run topology does):
+
+    python -m pytest tests/lab/test_double_hop.py -q -p no:cacheprovider
+
+deploy.yml runs through ansible-runner against inventories/lab (compute nodes reached only through
+their login node) and is judged by its events. Then, with real vLLM, sshd and autossh: the openai
+client on the laptop container through both hops for each cluster, the security properties of the
+path (each refusal paired with a control that succeeds), a remote port taken by another user, and
+the two faults the design promises to survive, with their figures printed:
+
+- fallback: sshd on login node B1 stopped and its sessions killed; cluster B answers again via B2;
+- recovery: the compute node's ssh killed with -9; the endpoint answers again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from lablib import REPO, changed, failure_messages, node, run, run_playbook, task_results, wait_for
+
+ansible_runner = pytest.importorskip("ansible_runner")
+
+TOPOLOGY = REPO / "lab" / "topology"
+CLIENT = REPO / "lab" / "laptop-client"
+INVENTORY = REPO / "inventories" / "lab" / "hosts.yml"
+PLAYBOOK = REPO / "playbooks" / "deploy.yml"
+SECRETS = REPO / "build" / "lab" / "secrets.yml"
+USER, OTHER = "researcher", "mallory"
+LAPTOP = "hpcv-laptop"
+CLUSTERS = {  # name: (compute node, login nodes, local port)
+    "a": ("hpcv-compute-a", ["hpcv-bastion-a"], 18000),
+    "b": ("hpcv-compute-b", ["hpcv-bastion-b1", "hpcv-bastion-b2"], 18001),
+}
+REMOTE_PORT, VLLM_PORT = 8020, 8000
+MODEL = "tiny-llama"
+CHECK_TASK = "Check every endpoint through both hops"
+
+
+def api_key() -> str:
+    return SECRETS.read_text().split("vllm_api_key:", 1)[1].strip()
+
+
+def http(name: str, port: int, path: str = "/v1/models", user: str = USER, key: str | None = None,
+         timeout: float = 10) -> int:
+    """HTTP status of GET path on 127.0.0.1:port inside a node (0: no answer). The key goes on stdin."""
+    script = ("import sys, urllib.request, urllib.error\n"
+              "key = sys.stdin.readline().strip()\n"
+              "req = urllib.request.Request('http://127.0.0.1:%s%s' % (sys.argv[1], sys.argv[2]))\n"
+              "if key: req.add_header('Authorization', 'Bearer ' + key)\n"
+              "try:\n"
+              "    print(urllib.request.urlopen(req, timeout=float(sys.argv[3])).status)\n"
+              "except urllib.error.HTTPError as e:\n"
+              "    print(e.code)\n"
+              "except Exception:\n"
+              "    print(0)\n")
+    out = node(name, "env", "-u", "http_proxy", "python3", "-c", script, str(port), path, str(timeout), user=user,
+               stdin=(key or "") + "\n", timeout=timeout + 20)
+    return int(out.stdout.strip() or 0)
+
+
+def answers(cluster: str) -> bool:
+    return http(LAPTOP, CLUSTERS[cluster][2], key=api_key(), timeout=5) == 200
+
+
+def tcp_listeners(name: str, port: int) -> set[str]:
+    out = node(name, "ss", "-Hltn", f"sport = :{port}")
+    assert out.returncode == 0, out.stderr
+    return {line.split()[3] for line in out.stdout.splitlines() if line.strip()}
+
+
+def pids(name: str, pattern: str) -> list[int]:
+    out = node(name, "pgrep", "-u", USER, "-f", pattern)
+    return [int(pid) for pid in out.stdout.split()]
+
+
+def deploy(tmp_path: Path, **kwargs):
+    return run_playbook(tmp_path, PLAYBOOK, INVENTORY, extravars={"vllm_api_key": api_key()}, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def lab():
+    up = run(str(TOPOLOGY), "up", timeout=600)
+    assert up.returncode == 0, f"lab/topology up failed:\n{up.stdout}\n{up.stderr}"
+    if not SECRETS.exists():
+        SECRETS.parent.mkdir(parents=True, exist_ok=True)
+        SECRETS.write_text("vllm_api_key: e2e-" + __import__("secrets").token_urlsafe(24) + "\n")
+        SECRETS.chmod(0o600)
+
+
+@pytest.fixture(scope="module")
+def deployed(lab, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("deploy")
+    first = deploy(tmp)
+    assert first.status == "successful", failure_messages(first)
+    second = deploy(tmp)
+    assert second.status == "successful", failure_messages(second)
+    return {"first": first, "second": second, "tmp": tmp}
+
+
+def test_deploy_checks_every_endpoint_through_both_hops(deployed):
+    checks = [res for task, host, res in task_results(deployed["first"]) if task == CHECK_TASK and host == LAPTOP]
+    assert len(checks) == 1
+    items = {item["item"]["local_port"]: item for item in checks[0]["results"]}
+    assert set(items) == {18000, 18001}
+    for item in items.values():
+        assert MODEL in item["models"] and item["ready"] is True
+    hosts_with_changes = {host for task, host in changed(deployed["first"])}
+    # the first run in a session may find everything in place already (lab reused); the tunnel services
+    # on both compute nodes and on the laptop are then started, never changed, which the second run checks
+    assert hosts_with_changes <= {"hpcv-compute-a", "hpcv-compute-b", "hpcv-laptop", "hpcv-bastion-a",
+                                  "hpcv-bastion-b1", "hpcv-bastion-b2"}
+
+
+def test_second_run_changes_nothing(deployed):
+    assert changed(deployed["second"]) == set()
+    assert {host for task, host, res in task_results(deployed["second"])} >= {
+        "hpcv-compute-a", "hpcv-compute-b", "hpcv-laptop", "hpcv-bastion-a", "hpcv-bastion-b1", "hpcv-bastion-b2"}
+
+
+def test_round_robin_alias_gets_a_tunnel_to_each_login_node(deployed):
+    shown = [res["msg"] for task, host, res in task_results(deployed["second"])
+             if task == "Show the tunnels" and host == "hpcv-compute-b"]
+    assert shown and "hpcv-bastion-b1, hpcv-bastion-b2 through 2 tunnel(s) kept by autossh" in shown[0]
+    for bastion in CLUSTERS["b"][1]:
+        assert tcp_listeners(bastion, REMOTE_PORT) == {f"127.0.0.1:{REMOTE_PORT}"}
+
+
+@pytest.mark.parametrize("cluster", sorted(CLUSTERS))
+def test_openai_client_through_both_hops(deployed, cluster):
+    assert run(str(CLIENT), "install", timeout=300).returncode == 0
+    out = run(str(CLIENT), "chat", str(CLUSTERS[cluster][2]), timeout=180)
+    assert out.returncode == 0, out.stderr
+    reply = json.loads(out.stdout)
+    print(f"cluster {cluster}: {out.stdout.strip()}")
+    assert reply["model"] == MODEL
+    assert reply["usage"]["completion_tokens"] > 0 and reply["finish_reason"] in ("length", "stop")
+
+
+# --- the path's security --------------------------------------------------------------------
+def test_laptop_cannot_reach_compute_nodes(deployed):
+    for cluster, (compute, bastions, dummy) in CLUSTERS.items():
+        address = run("podman", "inspect", "-f", f'{{{{ (index .NetworkSettings.Networks "hpcv-cluster-{cluster}").IPAddress }}}}',
+                      compute).stdout.strip()
+        probe = "import socket,sys; socket.create_connection((sys.argv[1], 22), timeout=3); print('open')"
+        assert node(LAPTOP, "python3", "-c", probe, address).stdout.strip() != "open"
+        # control: the login node reaches the same address and port
+        assert node(bastions[0], "python3", "-c", probe, address).stdout.strip() == "open"
+
+
+def test_vllm_and_bastion_listeners_are_loopback_only(deployed):
+    for compute, bastions, local_port in CLUSTERS.values():
+        assert tcp_listeners(compute, VLLM_PORT) == {f"127.0.0.1:{VLLM_PORT}"}
+        for bastion in bastions:
+            assert tcp_listeners(bastion, REMOTE_PORT) == {f"127.0.0.1:{REMOTE_PORT}"}
+    assert tcp_listeners(LAPTOP, 18000) == {"127.0.0.1:18000"}
+    assert tcp_listeners(LAPTOP, 18001) == {"127.0.0.1:18001"}
+
+
+@pytest.mark.parametrize("path", ["/v1/models", "/v1/chat/completions", "/metrics", "/tokenize"])
+def test_other_user_on_the_login_node_gets_no_model(deployed, path):
+    bastion = CLUSTERS["a"][1][0]
+    assert http(bastion, REMOTE_PORT, path, user=OTHER) == 401
+    assert http(bastion, REMOTE_PORT, path, user=OTHER, key="guessed-key") == 401
+    # control: the owner's key works from the same login node (GET on a POST route: 405, not 401)
+    assert http(bastion, REMOTE_PORT, path, user=USER, key=api_key()) in (200, 405)
+
+
+@pytest.mark.parametrize("src, key, direction", [
+    ("hpcv-compute-a", "/home/researcher/.hpc-vllm/tunnels/hpcv-compute-a/reverse_ed25519", "reverse"),
+    ("hpcv-laptop", "/home/researcher/.hpc-vllm/tunnels/hpcv-compute-a/forward_ed25519", "forward"),
+])
+def test_deployed_tunnel_keys_open_no_shell_and_forward_nowhere_else(deployed, src, key, direction):
+    known_hosts = key.rsplit("/", 1)[0] + "/known_hosts"
+    base = ["timeout", "20", "ssh", "-F", "none", "-i", key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known_hosts}",
+            "-o", "HostKeyAlias=hpcv-bastion-a", "-l", USER, "hpcv-bastion-a"]
+    shell = node(src, *base, "id", user=USER, timeout=40)
+    assert shell.returncode != 0 and "tunnel-only key" in shell.stderr and "uid=" not in shell.stdout
+    # forwarding to the login node's sshd (not the tunnel port) is refused
+    elsewhere = node(src, *base[:-3], "-W", "127.0.0.1:22", "-l", USER, "hpcv-bastion-a", user=USER, timeout=40)
+    assert "SSH-2.0" not in elsewhere.stdout and "administratively prohibited" in elsewhere.stderr
+    if direction == "forward":
+        # control: the same key reaches the tunnel port it is made for
+        allowed = node(src, *base[:-3], "-W", f"127.0.0.1:{REMOTE_PORT}", "-l", USER, "hpcv-bastion-a",
+                       user=USER, timeout=40, stdin="GET /health HTTP/1.0\r\n\r\n")
+        assert allowed.stdout.startswith("HTTP/1.1 200")
+
+
+def test_remote_port_taken_by_another_user_fails_clearly(deployed):
+    bastion, port = "hpcv-bastion-a", 8031
+    holder = node(bastion, "sh", "-c", f"nohup python3 -c \"import socket,time;s=socket.socket();"
+                  f"s.bind(('127.0.0.1',{port}));s.listen();time.sleep(300)\" >/dev/null 2>&1 & echo $!", user=OTHER)
+    try:
+        assert wait_for(lambda: tcp_listeners(bastion, port) == {f"127.0.0.1:{port}"}, 10)
+        taken = run_playbook(deployed["tmp"], PLAYBOOK, INVENTORY, limit="cluster_a",
+                             extravars={"vllm_api_key": api_key(), "tunnel_remote_port": port})
+        assert taken.status == "failed"
+        messages = " ".join(failure_messages(taken))
+        assert f"tunnel_remote_port {port} on login node {bastion} is taken by {OTHER}" in messages
+        # nothing started on the compute node for that port
+        assert not pids("hpcv-compute-a", f"127.0.0.1:{port}:")
+    finally:
+        node(bastion, "kill", holder.stdout.strip())
+    # the normal deployment is intact and a plain run puts the keys back to their port
+    back = deploy(deployed["tmp"], limit="cluster_a")
+    assert back.status == "successful", failure_messages(back)
+    assert answers("a")
+
+
+# --- faults ---------------------------------------------------------------------------------
+def test_recovery_after_kill_9_of_the_compute_nodes_ssh(deployed):
+    compute = CLUSTERS["a"][0]
+    pattern = f"^(/usr/bin/)?ssh .*-R 127.0.0.1:{REMOTE_PORT}:"  # ssh itself, not autossh
+    before = pids(compute, pattern)
+    assert len(before) == 1 and answers("a")
+    started = time.monotonic()
+    assert node(compute, "kill", "-9", str(before[0])).returncode == 0
+    assert wait_for(lambda: (pids(compute, pattern) or before) != before and answers("a"), 60, 0.25)
+    seconds = time.monotonic() - started
+    print(f"recovery: cluster A answers again {seconds:.1f} s after kill -9 of ssh on {compute}")
+    assert pids(compute, pattern) != before
+
+
+def test_fallback_when_a_login_node_dies(deployed):
+    b1 = CLUSTERS["b"][1][0]
+    assert answers("b")
+    started = time.monotonic()
+    try:
+        assert node(b1, "systemctl", "stop", "ssh.service", "ssh.socket").returncode == 0
+        node(b1, "pkill", "-KILL", "-u", USER, "sshd")  # the sessions of researcher: tunnels from both sides
+        assert wait_for(lambda: not tcp_listeners(b1, REMOTE_PORT), 10)
+        assert wait_for(lambda: answers("b"), 120, 0.5)
+        seconds = time.monotonic() - started
+        print(f"fallback: cluster B answers again via B2 {seconds:.1f} s after sshd on {b1} stopped")
+        assert tcp_listeners(CLUSTERS["b"][1][1], REMOTE_PORT) == {f"127.0.0.1:{REMOTE_PORT}"}
+    finally:
+        node(b1, "systemctl", "start", "ssh.service")
+    # B1 comes back into service by itself: the compute node's autossh reconnects within its backoff
+    assert wait_for(lambda: tcp_listeners(b1, REMOTE_PORT) == {f"127.0.0.1:{REMOTE_PORT}"}, 90, 1)
