@@ -14,3 +14,8 @@ export PATH=$HPC_VLLM_VENV/bin:$PATH
 mkdir -p "$REPO/build/collections/ansible_collections/hpc"
 ln -sfn "$REPO" "$REPO/build/collections/ansible_collections/hpc/vllm"
 export ANSIBLE_COLLECTIONS_PATH=$REPO/build/collections
+# The lab's API key: a 0600 file passed to Ansible with -e @file, never on a command line.
+if [[ ! -s $REPO/build/lab/secrets.yml ]]; then
+    mkdir -p "$REPO/build/lab"
+    (umask 077 && python3 -c 'import secrets; print("vllm_api_key: " + secrets.token_urlsafe(32))' >"$REPO/build/lab/secrets.yml")
+fi

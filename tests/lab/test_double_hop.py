@@ -88,10 +88,7 @@ def deploy(tmp_path: Path, **kwargs):
 def lab():
     up = run(str(TOPOLOGY), "up", timeout=600)
     assert up.returncode == 0, f"lab/topology up failed:\n{up.stdout}\n{up.stderr}"
-    if not SECRETS.exists():
-        SECRETS.parent.mkdir(parents=True, exist_ok=True)
-        SECRETS.write_text("vllm_api_key: e2e-" + __import__("secrets").token_urlsafe(24) + "\n")
-        SECRETS.chmod(0o600)
+    assert SECRETS.stat().st_mode & 0o077 == 0, "lab/controller-env.sh makes the key file 0600"
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +121,19 @@ def test_second_run_changes_nothing(deployed):
         "hpcv-compute-a", "hpcv-compute-b", "hpcv-laptop", "hpcv-bastion-a", "hpcv-bastion-b1", "hpcv-bastion-b2"}
 
 
+def test_api_key_never_in_ansible_output(deployed):
+    key = api_key()
+    for name in ("first", "second"):
+        runner = deployed[name]
+        assert key not in json.dumps(list(runner.events))
+        assert key not in runner.stdout.read()
+    # and on no command line of any node (the services read it from 0600 files)
+    for name in ("hpcv-compute-a", "hpcv-compute-b", LAPTOP, "hpcv-bastion-a"):
+        out = node(name, "sh", "-c", "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '")
+        assert out.returncode == 0 and "ssh" in out.stdout  # the tunnels' command lines were read
+        assert key not in out.stdout
+
+
 def test_round_robin_alias_gets_a_tunnel_to_each_login_node(deployed):
     shown = [res["msg"] for task, host, res in task_results(deployed["second"])
              if task == "Show the tunnels" and host == "hpcv-compute-b"]
@@ -143,6 +153,23 @@ def test_openai_client_through_both_hops(deployed, cluster):
     print(f"cluster {cluster}: {out.stdout.strip()}")
     assert reply["model"] == MODEL
     assert reply["usage"]["completion_tokens"] > 0 and reply["finish_reason"] in ("length", "stop")
+
+
+def test_check_mode_on_the_deployed_lab_changes_nothing(deployed):
+    check = deploy(deployed["tmp"], cmdline="--check --diff")
+    assert check.status == "successful", failure_messages(check)
+    assert changed(check) == set()
+
+
+def test_duplicate_local_ports_stop_the_run_before_any_host_changes(deployed):
+    bad = run_playbook(deployed["tmp"], PLAYBOOK, INVENTORY,
+                       extravars={"vllm_api_key": api_key(), "tunnel_local_port": 18000})
+    assert bad.status == "failed"
+    assert any("tunnel_local_port 18000 is set for hpcv-compute-a and hpcv-compute-b" in message
+               for message in failure_messages(bad)), failure_messages(bad)
+    # only the laptop's check ran: no task reached a compute node or a login node
+    assert {host for task, host, res in task_results(bad)} <= {LAPTOP}
+    assert {host for task, host, res in task_results(bad, "runner_on_failed")} == {LAPTOP}
 
 
 # --- the path's security --------------------------------------------------------------------
@@ -228,6 +255,31 @@ def test_recovery_after_kill_9_of_the_compute_nodes_ssh(deployed):
     seconds = time.monotonic() - started
     print(f"recovery: cluster A answers again {seconds:.1f} s after kill -9 of ssh on {compute}")
     assert pids(compute, pattern) != before
+
+
+def test_plain_ssh_under_the_supervisor_when_autossh_is_not_used(deployed):
+    """The path of a compute node without autossh (and no root to install it): plain ssh, restarted by
+    the standalone supervisor, recovers from kill -9 as well."""
+    compute = CLUSTERS["a"][0]
+    plain = deploy(deployed["tmp"], limit="cluster_a",
+                   cmdline="-e reverse_tunnel_autossh=never")
+    try:
+        assert plain.status == "successful", failure_messages(plain)
+        shown = [res["msg"] for task, host, res in task_results(plain) if task == "Show the tunnels" and host == compute]
+        assert shown and "kept by ssh under standalone" in shown[0]
+        assert not pids(compute, "autossh") and answers("a")
+        pattern = f"^ssh .*-R 127.0.0.1:{REMOTE_PORT}:"
+        before = pids(compute, pattern)
+        assert len(before) == 1
+        started = time.monotonic()
+        assert node(compute, "kill", "-9", str(before[0])).returncode == 0
+        assert wait_for(lambda: (pids(compute, pattern) or before) != before and answers("a"), 60, 0.25)
+        print(f"recovery (plain ssh, standalone supervisor): cluster A answers again "
+              f"{time.monotonic() - started:.1f} s after kill -9")
+    finally:
+        back = deploy(deployed["tmp"], limit="cluster_a")
+    assert back.status == "successful", failure_messages(back)
+    assert pids(compute, "autossh") and answers("a")
 
 
 def test_fallback_when_a_login_node_dies(deployed):

@@ -85,8 +85,8 @@ def run_keeper(script, attempts):
         return Child(clock, script[argv[-1]].pop(0))
 
     def probe(port, timeout):
-        if len(hosts) >= attempts:
-            keeper.stop()
+        if len(hosts) >= attempts or clock() > 10000:
+            keeper.stop()  # enough seen (or a keeper that never moves on: give up instead of hanging)
         return True
 
     keeper = tunnel.Keeper(CONFIG, popen=popen, clock=clock, sleep=clock.sleep, probe=probe)
@@ -119,37 +119,31 @@ def test_backs_off_after_a_round_in_which_nothing_worked():
 
 
 def test_unhealthy_far_end_moves_to_the_next_candidate():
-    # login1's ssh stays up, but nothing answers through it (its reverse tunnel is gone)
-    checks = []
-
-    def probe(port, timeout):
-        checks.append(port)
-        return len(hosts_seen) > 1
-
-    hosts_seen = []
+    """login1's ssh stays up but nothing answers through it (its reverse tunnel is gone): after three failed
+    health checks 10 s apart the keeper drops it for login2, where the checks pass."""
     clock = Clock()
+    started = []
+    checks = []
     keeper = None
 
     def popen(argv):
-        hosts_seen.append(argv[-1])
-        if len(hosts_seen) > 2:
-            keeper.stopping = True
+        started.append((argv[-1], clock()))
         return Child(clock, None)
+
+    def probe(port, timeout):
+        checks.append((started[-1][0], clock(), port))
+        if len(started) == 2 and len([c for c in checks if c[0] == 'login2']) >= 3 or clock() > 1000:
+            keeper.stop()  # enough seen (or, should the keeper never switch, give up instead of hanging)
+        return started[-1][0] == 'login2'
 
     keeper = tunnel.Keeper(dict(CONFIG, health_interval=10, health_failures=3), popen=popen, clock=clock,
                            sleep=clock.sleep, probe=probe)
-    original_pause = keeper._pause
-
-    def pause(seconds, watch_child=False):
-        if len(hosts_seen) == 2 and clock() > 100:
-            keeper.stop()
-        original_pause(seconds, watch_child)
-
-    keeper._pause = pause
     keeper.run()
-    assert hosts_seen[:2] == ['login1', 'login2']
-    assert set(checks) == {18001}
-    assert 30 <= clock() - 0  # three failed checks 10 s apart before the switch
+    assert [host for host, dummy in started] == ['login1', 'login2']
+    login1_checks = [at for host, at, dummy in checks if host == 'login1']
+    assert [round(at) for at in login1_checks] == [10, 20, 30]
+    assert round(started[1][1]) == 30, 'switched right after the third failed check'
+    assert set(port for dummy, dummy2, port in checks) == {18001}
 
 
 class Health(http.server.BaseHTTPRequestHandler):
