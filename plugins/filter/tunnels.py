@@ -41,6 +41,31 @@ def _port(value):
     return port if 1 <= port <= 65535 else None
 
 
+def tunnel_ssh_options(known_hosts, server_alive_interval, server_alive_count_max, connect_timeout):
+    """The ssh options every tunnel of the collection runs with, reverse and forward alike (``Key=value``).
+
+    Kept here, once, because they are the tunnels' safety: a forward failure or a dead login node ends ssh
+    (so that its supervisor restarts it), nothing is asked interactively or learnt on first use, and nothing
+    from ~/.ssh/config or a shared control socket changes them. Callers add ``HostKeyAlias`` (the login node's
+    name in tunnel_bastions, under which its host keys are pinned) and run ssh with ``-F none``.
+    """
+    return [
+        'ExitOnForwardFailure=yes',
+        'ServerAliveInterval=%d' % int(server_alive_interval),
+        'ServerAliveCountMax=%d' % int(server_alive_count_max),
+        'BatchMode=yes',
+        'IdentitiesOnly=yes',
+        'ConnectTimeout=%d' % int(connect_timeout),
+        'StrictHostKeyChecking=yes',
+        'UserKnownHostsFile=%s' % known_hosts,
+        'GlobalKnownHostsFile=/dev/null',
+        'UpdateHostKeys=no',
+        'ControlMaster=no',
+        'ControlPath=none',
+        'PermitLocalCommand=no',
+    ]
+
+
 def tunnel_deployments(compute_hosts, hostvars):
     """One dict per compute host: ``host``, ``name``, ``local_port``, ``remote_port`` and ``bastions``
     (the hosts named in its ``tunnel_bastions``), with the roles' defaults where the inventory sets nothing.
@@ -233,6 +258,7 @@ class FilterModule(object):
     def filters(self):
         return {
             'tunnel_slug': tunnel_slug,
+            'tunnel_ssh_options': tunnel_ssh_options,
             'tunnel_deployments': tunnel_deployments,
             'tunnel_conflicts': tunnel_conflicts,
             'tunnel_login_nodes': tunnel_login_nodes,

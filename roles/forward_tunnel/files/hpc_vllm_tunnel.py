@@ -44,25 +44,11 @@ def log(message):
 
 
 def ssh_argv(config, candidate):
-    """The ssh command line for one candidate; every option is fixed here, none comes from ~/.ssh/config."""
-    options = [
-        'ExitOnForwardFailure=yes',
-        'ServerAliveInterval=%d' % config['server_alive_interval'],
-        'ServerAliveCountMax=%d' % config['server_alive_count_max'],
-        'BatchMode=yes',
-        'IdentitiesOnly=yes',
-        'ConnectTimeout=%d' % config['connect_timeout'],
-        'StrictHostKeyChecking=yes',
-        'UserKnownHostsFile=%s' % config['known_hosts'],
-        'GlobalKnownHostsFile=/dev/null',
-        # The host keys of every login node behind this name are pinned under the name itself, so that
-        # a round-robin alias is checked against its own nodes whatever address it resolves to.
-        'HostKeyAlias=%s' % candidate['host'],
-        'UpdateHostKeys=no',
-        'ControlMaster=no',
-        'ControlPath=none',
-        'PermitLocalCommand=no',
-    ]
+    """The ssh command line for one candidate: the role's options (``ssh_options``, the collection's one list,
+    see its tunnel_ssh_options filter), none from ~/.ssh/config."""
+    # The host keys of every login node behind this name are pinned under the name itself, so that
+    # a round-robin alias is checked against its own nodes whatever address it resolves to.
+    options = list(config['ssh_options']) + ['HostKeyAlias=%s' % candidate['host']]
     argv = [config.get('ssh', 'ssh'), '-N', '-T', '-F', 'none', '-i', config['identity']]
     for option in options:
         argv += ['-o', option]
@@ -163,8 +149,7 @@ class Keeper(object):
         return 0
 
 
-DEFAULTS = {'server_alive_interval': 5, 'server_alive_count_max': 3, 'connect_timeout': 10,
-            'health_interval': 10, 'health_failures': 3, 'health_timeout': 5, 'max_backoff': 30}
+DEFAULTS = {'health_interval': 10, 'health_failures': 3, 'health_timeout': 5, 'max_backoff': 30}
 
 
 def load(path):
@@ -172,7 +157,7 @@ def load(path):
         config = json.load(handle)
     for key, value in DEFAULTS.items():
         config.setdefault(key, value)
-    missing = [key for key in ('local_port', 'remote_port', 'identity', 'known_hosts', 'candidates')
+    missing = [key for key in ('local_port', 'remote_port', 'identity', 'ssh_options', 'candidates')
                if not config.get(key)]
     if missing:
         raise SystemExit('%s lacks %s' % (path, ', '.join(missing)))

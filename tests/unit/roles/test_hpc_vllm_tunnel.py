@@ -16,12 +16,16 @@ import threading
 
 import pytest
 
+from ansible_collections.hpc.vllm.plugins.filter.tunnels import tunnel_ssh_options
+
 PATH = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'roles', 'forward_tunnel', 'files', 'hpc_vllm_tunnel.py')
 SPEC = importlib.util.spec_from_file_location('hpc_vllm_tunnel', PATH)
 tunnel = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(tunnel)
 
-CONFIG = dict(tunnel.DEFAULTS, local_port=18001, remote_port=8020, identity='/k/id', known_hosts='/k/kh',
+# ssh_options as the forward_tunnel role writes them: from the collection's one list of tunnel options.
+CONFIG = dict(tunnel.DEFAULTS, local_port=18001, remote_port=8020, identity='/k/id',
+              ssh_options=tunnel_ssh_options('/k/kh', 5, 3, 10),
               candidates=[{'host': 'login1', 'port': 22, 'user': 'jdoe'}, {'host': 'login2', 'port': 2222, 'user': 'jdoe'}])
 
 
@@ -180,9 +184,9 @@ def test_healthy_is_false_when_nothing_listens():
 
 def test_load_fills_defaults_and_names_what_is_missing(tmp_path):
     path = tmp_path / 'tunnel.json'
-    path.write_text(json.dumps({'local_port': 1, 'remote_port': 2, 'identity': 'i', 'known_hosts': 'k',
+    path.write_text(json.dumps({'local_port': 1, 'remote_port': 2, 'identity': 'i', 'ssh_options': ['BatchMode=yes'],
                                 'candidates': [{'host': 'h'}]}))
     assert tunnel.load(str(path))['health_interval'] == 10
     path.write_text(json.dumps({'local_port': 1}))
-    with pytest.raises(SystemExit, match='lacks remote_port, identity, known_hosts, candidates'):
+    with pytest.raises(SystemExit, match='lacks remote_port, identity, ssh_options, candidates'):
         tunnel.load(str(path))

@@ -24,6 +24,7 @@ from ansible_collections.hpc.vllm.plugins.filter.tunnels import (
     tunnel_login_nodes,
     tunnel_plans,
     tunnel_slug,
+    tunnel_ssh_options,
     tunnel_targets,
 )
 
@@ -85,8 +86,8 @@ def test_defaults_match_the_roles():
         server = yaml.safe_load(handle)
     assert DEFAULTS['tunnel_remote_port'] == reverse['tunnel_remote_port']
     assert DEFAULTS['vllm_port'] == reverse['vllm_port'] == server['vllm_port']
-    # tunnel_local_port is the laptop's: DESIGN.md's default
-    assert DEFAULTS['tunnel_local_port'] == 18000
+    # tunnel_local_port is the laptop's (DESIGN.md: 18000), documented and validated with the compute node's
+    assert DEFAULTS['tunnel_local_port'] == reverse['tunnel_local_port'] == 18000
 
 
 def test_deployments_apply_defaults_and_names(hostvars):
@@ -176,7 +177,16 @@ def test_forward_deployments_and_api_keys(hostvars):
     assert tunnel_api_keys(['compute-a', 'compute-b', 'compute-c'], hostvars) == {'compute-a': 'secret-a'}
 
 
+def test_ssh_options_fail_loudly_and_trust_nothing_new():
+    options = tunnel_ssh_options('/k/known_hosts', '5', 3, 10)
+    for option in ('ExitOnForwardFailure=yes', 'ServerAliveInterval=5', 'ServerAliveCountMax=3', 'BatchMode=yes',
+                   'IdentitiesOnly=yes', 'ConnectTimeout=10', 'StrictHostKeyChecking=yes',
+                   'UserKnownHostsFile=/k/known_hosts', 'GlobalKnownHostsFile=/dev/null', 'ControlPath=none'):
+        assert option in options
+    assert not any(option.startswith('HostKeyAlias=') for option in options), 'added per login node by the caller'
+
+
 def test_filter_module_lists_every_filter():
     assert sorted(FilterModule().filters()) == sorted([
-        'tunnel_slug', 'tunnel_deployments', 'tunnel_conflicts', 'tunnel_login_nodes', 'tunnel_targets',
+        'tunnel_slug', 'tunnel_ssh_options', 'tunnel_deployments', 'tunnel_conflicts', 'tunnel_login_nodes', 'tunnel_targets',
         'tunnel_known_hosts', 'bastion_tunnel_keys', 'tunnel_plans', 'forward_tunnel_deployments', 'tunnel_api_keys'])
