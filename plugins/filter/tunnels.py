@@ -254,6 +254,34 @@ def tunnel_api_keys(compute_hosts, hostvars):
     return keys
 
 
+def endpoint_records(compute_hosts, hostvars, bastion_hosts):
+    """What the laptop keeps about each deployment (role ``endpoints``; ``status.yml`` and ``teardown.yml``
+    read it back): the forward tunnel's deployment plus where each hop is, by inventory name.
+
+    ``login_nodes`` are the login nodes that carry this deployment's reverse tunnel (the hosts behind the
+    addresses the compute node reached), so that a later run checks the right listeners without
+    resolving the login aliases again.
+    """
+    records = []
+    for deployment in forward_tunnel_deployments(compute_hosts, hostvars, bastion_hosts):
+        host = next(host for host in compute_hosts
+                    if (hostvars[host].get('hpc_vllm_tunnel') or {}).get('name') == deployment['name'])
+        hv = hostvars[host]
+        addresses = [address for bastion in hv['hpc_vllm_tunnel']['bastions'] for address in _reachable_addresses(bastion)]
+        records.append({
+            'name': deployment['name'],
+            'base_url': 'http://127.0.0.1:%d/v1' % deployment['local_port'],
+            'local_port': deployment['local_port'],
+            'model': deployment['model'],
+            'compute_host': host,
+            'vllm_port': int(hv['vllm_server_endpoint'].get('port', hv.get('vllm_port', DEFAULTS['vllm_port']))),
+            'remote_port': deployment['remote_port'],
+            'bastions': [bastion['host'] for bastion in deployment['bastions']],
+            'login_nodes': tunnel_login_nodes(addresses, bastion_hosts, hostvars),
+        })
+    return records
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -268,4 +296,5 @@ class FilterModule(object):
             'tunnel_plans': tunnel_plans,
             'forward_tunnel_deployments': forward_tunnel_deployments,
             'tunnel_api_keys': tunnel_api_keys,
+            'endpoint_records': endpoint_records,
         }

@@ -35,8 +35,9 @@ def wait_for(predicate, timeout: float = 10, interval: float = 0.2) -> bool:
 
 
 def run_playbook(tmp_path: Path, playbook: Path, inventory: Path, extravars: dict | None = None,
-                 cmdline: str | None = None, limit: str | None = None):
-    """A playbook through ansible-runner; returns the runner (status, rc, events)."""
+                 cmdline: str | None = None, limit: str | None = None, envvars: dict | None = None):
+    """A playbook through ansible-runner; returns the runner (status, rc, events). ``envvars`` add to
+    the environment of ansible-playbook (callbacks, for instance)."""
     import ansible_runner  # the lab tests import it only where it is installed (importorskip in each module)
 
     data = tmp_path / f"runner-{uuid.uuid4().hex[:8]}"
@@ -46,7 +47,8 @@ def run_playbook(tmp_path: Path, playbook: Path, inventory: Path, extravars: dic
         cmdline=cmdline, limit=limit, quiet=True,
         # ansible-playbook from the venv that runs the tests, also when that venv is not on PATH
         envvars={"ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS), "ANSIBLE_NOCOLOR": "1",
-                 "PATH": os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))},
+                 "PATH": os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", ""))),
+                 **(envvars or {})},
     )
 
 
@@ -65,3 +67,61 @@ def failure_messages(runner) -> list[str]:
         messages.append(f"{task}: {res.get('msg', '')}")
         messages.extend(f"{task}: {item.get('msg', '')}" for item in res.get("results", []) if item.get("failed"))
     return messages
+
+
+# The lab of lab/topology: who is where.
+TOPOLOGY = REPO / "lab" / "topology"
+CLIENT = REPO / "lab" / "laptop-client"
+INVENTORY = REPO / "inventories" / "lab" / "hosts.yml"
+PLAYBOOKS = REPO / "playbooks"
+SECRETS = REPO / "build" / "lab" / "secrets.yml"
+USER, OTHER = "researcher", "mallory"
+LAPTOP = "hpcv-laptop"
+CLUSTERS = {  # name: (compute node, login nodes, local port)
+    "a": ("hpcv-compute-a", ["hpcv-bastion-a"], 18000),
+    "b": ("hpcv-compute-b", ["hpcv-bastion-b1", "hpcv-bastion-b2"], 18001),
+}
+REMOTE_PORT, VLLM_PORT = 8020, 8000
+MODEL = "tiny-llama"
+
+
+def api_key() -> str:
+    return SECRETS.read_text().split("vllm_api_key:", 1)[1].strip()
+
+
+def http(name: str, port: int, path: str = "/v1/models", user: str = USER, key: str | None = None,
+         timeout: float = 10) -> int:
+    """HTTP status of GET path on 127.0.0.1:port inside a node (0: no answer). The key goes on stdin."""
+    script = ("import sys, urllib.request, urllib.error\n"
+              "key = sys.stdin.readline().strip()\n"
+              "req = urllib.request.Request('http://127.0.0.1:%s%s' % (sys.argv[1], sys.argv[2]))\n"
+              "if key: req.add_header('Authorization', 'Bearer ' + key)\n"
+              "try:\n"
+              "    print(urllib.request.urlopen(req, timeout=float(sys.argv[3])).status)\n"
+              "except urllib.error.HTTPError as e:\n"
+              "    print(e.code)\n"
+              "except Exception:\n"
+              "    print(0)\n")
+    out = node(name, "env", "-u", "http_proxy", "python3", "-c", script, str(port), path, str(timeout), user=user,
+               stdin=(key or "") + "\n", timeout=timeout + 20)
+    return int(out.stdout.strip() or 0)
+
+
+def answers(cluster: str) -> bool:
+    return http(LAPTOP, CLUSTERS[cluster][2], key=api_key(), timeout=5) == 200
+
+
+def tcp_listeners(name: str, port: int) -> set[str]:
+    out = node(name, "ss", "-Hltn", f"sport = :{port}")
+    assert out.returncode == 0, out.stderr
+    return {line.split()[3] for line in out.stdout.splitlines() if line.strip()}
+
+
+def pids(name: str, pattern: str) -> list[int]:
+    out = node(name, "pgrep", "-u", USER, "-f", pattern)
+    return [int(pid) for pid in out.stdout.split()]
+
+
+def deploy(tmp_path: Path, **kwargs):
+    """deploy.yml on the lab with its API key (ansible-runner passes it in a file, not on a command line)."""
+    return run_playbook(tmp_path, PLAYBOOKS / "deploy.yml", INVENTORY, extravars={"vllm_api_key": api_key()}, **kwargs)

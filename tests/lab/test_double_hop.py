@@ -18,69 +18,16 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
-from lablib import REPO, changed, failure_messages, node, run, run_playbook, task_results, wait_for
+from lablib import (CLIENT, CLUSTERS, INVENTORY, LAPTOP, MODEL, OTHER, PLAYBOOKS, REMOTE_PORT, SECRETS, TOPOLOGY, USER,
+                    VLLM_PORT, answers, api_key, changed, deploy, failure_messages, http, node, pids, run, run_playbook,
+                    task_results, tcp_listeners, wait_for)
 
 ansible_runner = pytest.importorskip("ansible_runner")
 
-TOPOLOGY = REPO / "lab" / "topology"
-CLIENT = REPO / "lab" / "laptop-client"
-INVENTORY = REPO / "inventories" / "lab" / "hosts.yml"
-PLAYBOOK = REPO / "playbooks" / "deploy.yml"
-SECRETS = REPO / "build" / "lab" / "secrets.yml"
-USER, OTHER = "researcher", "mallory"
-LAPTOP = "hpcv-laptop"
-CLUSTERS = {  # name: (compute node, login nodes, local port)
-    "a": ("hpcv-compute-a", ["hpcv-bastion-a"], 18000),
-    "b": ("hpcv-compute-b", ["hpcv-bastion-b1", "hpcv-bastion-b2"], 18001),
-}
-REMOTE_PORT, VLLM_PORT = 8020, 8000
-MODEL = "tiny-llama"
 CHECK_TASK = "Check every endpoint through both hops"
-
-
-def api_key() -> str:
-    return SECRETS.read_text().split("vllm_api_key:", 1)[1].strip()
-
-
-def http(name: str, port: int, path: str = "/v1/models", user: str = USER, key: str | None = None,
-         timeout: float = 10) -> int:
-    """HTTP status of GET path on 127.0.0.1:port inside a node (0: no answer). The key goes on stdin."""
-    script = ("import sys, urllib.request, urllib.error\n"
-              "key = sys.stdin.readline().strip()\n"
-              "req = urllib.request.Request('http://127.0.0.1:%s%s' % (sys.argv[1], sys.argv[2]))\n"
-              "if key: req.add_header('Authorization', 'Bearer ' + key)\n"
-              "try:\n"
-              "    print(urllib.request.urlopen(req, timeout=float(sys.argv[3])).status)\n"
-              "except urllib.error.HTTPError as e:\n"
-              "    print(e.code)\n"
-              "except Exception:\n"
-              "    print(0)\n")
-    out = node(name, "env", "-u", "http_proxy", "python3", "-c", script, str(port), path, str(timeout), user=user,
-               stdin=(key or "") + "\n", timeout=timeout + 20)
-    return int(out.stdout.strip() or 0)
-
-
-def answers(cluster: str) -> bool:
-    return http(LAPTOP, CLUSTERS[cluster][2], key=api_key(), timeout=5) == 200
-
-
-def tcp_listeners(name: str, port: int) -> set[str]:
-    out = node(name, "ss", "-Hltn", f"sport = :{port}")
-    assert out.returncode == 0, out.stderr
-    return {line.split()[3] for line in out.stdout.splitlines() if line.strip()}
-
-
-def pids(name: str, pattern: str) -> list[int]:
-    out = node(name, "pgrep", "-u", USER, "-f", pattern)
-    return [int(pid) for pid in out.stdout.split()]
-
-
-def deploy(tmp_path: Path, **kwargs):
-    return run_playbook(tmp_path, PLAYBOOK, INVENTORY, extravars={"vllm_api_key": api_key()}, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,7 +109,7 @@ def test_check_mode_on_the_deployed_lab_changes_nothing(deployed):
 
 
 def test_duplicate_local_ports_stop_the_run_before_any_host_changes(deployed):
-    bad = run_playbook(deployed["tmp"], PLAYBOOK, INVENTORY,
+    bad = run_playbook(deployed["tmp"], PLAYBOOKS / "deploy.yml", INVENTORY,
                        extravars={"vllm_api_key": api_key(), "tunnel_local_port": 18000})
     assert bad.status == "failed"
     assert any("tunnel_local_port 18000 is set for hpcv-compute-a and hpcv-compute-b" in message
@@ -228,7 +175,7 @@ def test_remote_port_taken_by_another_user_fails_clearly(deployed):
                   f"s.bind(('127.0.0.1',{port}));s.listen();time.sleep(300)\" >/dev/null 2>&1 & echo $!", user=OTHER)
     try:
         assert wait_for(lambda: tcp_listeners(bastion, port) == {f"127.0.0.1:{port}"}, 10)
-        taken = run_playbook(deployed["tmp"], PLAYBOOK, INVENTORY, limit="cluster_a",
+        taken = run_playbook(deployed["tmp"], PLAYBOOKS / "deploy.yml", INVENTORY, limit="cluster_a",
                              extravars={"vllm_api_key": api_key(), "tunnel_remote_port": port})
         assert taken.status == "failed"
         messages = " ".join(failure_messages(taken))

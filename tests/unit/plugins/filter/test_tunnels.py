@@ -16,6 +16,7 @@ from ansible_collections.hpc.vllm.plugins.filter.tunnels import (
     DEFAULTS,
     FilterModule,
     bastion_tunnel_keys,
+    endpoint_records,
     forward_tunnel_deployments,
     tunnel_api_keys,
     tunnel_conflicts,
@@ -189,4 +190,25 @@ def test_ssh_options_fail_loudly_and_trust_nothing_new():
 def test_filter_module_lists_every_filter():
     assert sorted(FilterModule().filters()) == sorted([
         'tunnel_slug', 'tunnel_ssh_options', 'tunnel_deployments', 'tunnel_conflicts', 'tunnel_login_nodes', 'tunnel_targets',
-        'tunnel_known_hosts', 'bastion_tunnel_keys', 'tunnel_plans', 'forward_tunnel_deployments', 'tunnel_api_keys'])
+        'tunnel_known_hosts', 'bastion_tunnel_keys', 'tunnel_plans', 'forward_tunnel_deployments', 'tunnel_api_keys',
+        'endpoint_records'])
+
+
+def test_endpoint_records_name_every_hop(hostvars):
+    hostvars['compute-b']['vllm_server_endpoint']['port'] = 8001
+    records = endpoint_records(['compute-a', 'compute-b'], hostvars, ['bastion-a', 'bastion-b1', 'bastion-b2'])
+    assert records == [
+        {'name': 'compute-a', 'base_url': 'http://127.0.0.1:18000/v1', 'local_port': 18000, 'model': 'tiny',
+         'compute_host': 'compute-a', 'vllm_port': 8000, 'remote_port': 8020, 'bastions': ['bastion-a'],
+         'login_nodes': ['bastion-a']},
+        {'name': 'compute-b', 'base_url': 'http://127.0.0.1:18001/v1', 'local_port': 18001, 'model': 'tiny',
+         'compute_host': 'compute-b', 'vllm_port': 8001, 'remote_port': 8021, 'bastions': ['login-b'],
+         'login_nodes': ['bastion-b1', 'bastion-b2']},
+    ]
+
+
+def test_endpoint_records_leave_out_unreached_login_nodes_and_unplanned_hosts(hostvars):
+    hostvars['compute-b']['hpc_vllm_tunnel'] = plan('compute-b', 'login-b', {'10.2.0.21': True, '10.2.0.22': False}, 8021)
+    hostvars['compute-c'] = {'vllm_server_endpoint': {'model': 'tiny'}}
+    records = endpoint_records(['compute-b', 'compute-c'], hostvars, ['bastion-a', 'bastion-b1', 'bastion-b2'])
+    assert [(record['name'], record['login_nodes']) for record in records] == [('compute-b', ['bastion-b1'])]
