@@ -24,7 +24,7 @@ description:
   - C(task_result) (one per task and host) and C(item_result) (one per loop item) add C(host), C(play), C(task),
     C(action), C(status) (one of V(ok), V(changed), V(failed), V(ignored) for a failure under C(ignore_errors),
     V(skipped), V(unreachable); a failed loop item is V(failed) even under C(ignore_errors)), C(changed),
-    C(duration_s) (of a loop item: since the item before it), a short C(msg) (the message of the result, with the
+    C(duration_s) (for a loop item, since the item before it ended), a short C(msg) (the message of the result, with the
     tail of its stderr or stdout), C(item) for loop items, C(delegated_to) when delegated and C(diagnostics) when
     the result has such a dictionary (as the module C(hpc.vllm.node_diagnostics) returns).
   - Of a result hidden by C(no_log), only its status, C(changed), its duration and a fixed C(msg) are written.

@@ -261,18 +261,14 @@ def parse_route(text):
         if len(fields) < 8:
             continue
         try:
-            destination, gateway, flags, metric, mask = (int(fields[1], 16), fields[2], int(fields[3], 16),
-                                                         int(fields[6]), int(fields[7], 16))
-        except ValueError:
-            continue
-        if destination or mask or not flags & _RTF_UP or flags & _RTF_REJECT:
+            destination, flags, metric, mask = int(fields[1], 16), int(fields[3], 16), int(fields[6]), int(fields[7], 16)
+            if destination or mask or not flags & _RTF_UP or flags & _RTF_REJECT:
+                continue
+            gateway = _ipv4_from_route(fields[2]) if flags & _RTF_GATEWAY else None
+        except (ValueError, struct.error):
             continue
         if best is None or metric < best[0]:
-            best = (metric, {
-                'interface': fields[0],
-                'gateway': _ipv4_from_route(gateway) if flags & _RTF_GATEWAY else None,
-                'family': 'ipv4',
-            })
+            best = (metric, {'interface': fields[0], 'gateway': gateway, 'family': 'ipv4'})
     return best[1] if best else None
 
 
@@ -287,15 +283,13 @@ def parse_ipv6_route(text):
         if len(fields) < 10:
             continue
         try:
-            destination, prefix, next_hop = (int(fields[0], 16), int(fields[1], 16), fields[4])
+            destination, prefix = int(fields[0], 16), int(fields[1], 16)
             metric, flags = int(fields[5], 16), int(fields[8], 16)
+            if destination or prefix or not flags & _RTF_UP or flags & _RTF_REJECT:
+                continue
+            gateway = str(ipaddress.IPv6Address(bytes.fromhex(fields[4]))) if flags & _RTF_GATEWAY else None
         except ValueError:
             continue
-        if destination or prefix or not flags & _RTF_UP or flags & _RTF_REJECT:
-            continue
-        gateway = None
-        if flags & _RTF_GATEWAY:
-            gateway = str(ipaddress.IPv6Address(bytes.fromhex(next_hop)))
         if best is None or metric < best[0]:
             best = (metric, {'interface': fields[9], 'gateway': gateway, 'family': 'ipv6'})
     return best[1] if best else None

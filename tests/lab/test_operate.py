@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from lablib import (CLIENT, CLUSTERS, INVENTORY, LAPTOP, MODEL, PLAYBOOKS, TOPOLOGY, USER, answers, api_key, changed,
+from lablib import (CLIENT, CLUSTERS, INVENTORY, LAPTOP, MODEL, PLAYBOOKS, REPO, TOPOLOGY, USER, answers, api_key, changed,
                     deploy, failure_messages, node, pids, run, run_playbook, task_results, wait_for)
 
 ansible_runner = pytest.importorskip("ansible_runner")
@@ -81,7 +81,7 @@ def test_audit_log_of_a_real_deploy(deployed):
     assert len(starts) == len(ends) == 1
     assert starts[0]["playbook"].endswith("deploy.yml") and starts[0]["ansible_version"]
     assert ends[0]["status"] == "ok" and ends[0]["duration_s"] > 0
-    assert set(ends[0]["stats"]) == {"hpcv-laptop", "hpcv-bastion-a", "hpcv-bastion-b1", "hpcv-bastion-b2",
+    assert set(ends[0]["hosts"]) == {"hpcv-laptop", "hpcv-bastion-a", "hpcv-bastion-b1", "hpcv-bastion-b2",
                                      "hpcv-compute-a", "hpcv-compute-b"}
     results = [r for r in records if r["event"] == "task_result"]
     check = [r for r in results if r["task"] == "Check every endpoint through both hops" and r["host"] == LAPTOP]
@@ -133,12 +133,45 @@ def test_ready_to_copy_examples_work(deployed, cluster):
 
 
 def test_usage_is_shown_without_the_key(deployed):
-    shown = [res["msg"] for task, host, res in task_results(deployed["runner"])
-             if task == "Show how to use the endpoints" and host == LAPTOP]
-    assert shown and shown[0]
+    shown = [item["msg"] for task, host, res in task_results(deployed["runner"])
+             if task == "Show how to use the endpoints" and host == LAPTOP for item in res["results"]]
+    assert len(shown) == len(CLUSTERS)
     text = json.dumps(shown)
     assert "curl -sS http://127.0.0.1:18000/v1/chat/completions" in text and "OPENAI_BASE_URL" in text
     assert api_key() not in text
+
+
+def test_deploy_reports_every_node(deployed):
+    shown = {host: res["msg"] for task, host, res in task_results(deployed["runner"]) if task == "Show the node"}
+    assert set(shown) == {LAPTOP, *LOGIN_NODES, *COMPUTE.values()}
+    for compute in COMPUTE.values():
+        assert "vLLM 0.32.0" in shown[compute] and "GPUs 0" in shown[compute] and "public IP not checked" in shown[compute]
+    print("diagnostics:", *shown.values(), sep="\n  ")
+    audited = [r for r in audit_records(deployed["audit"]) if r["event"] == "task_result" and r.get("diagnostics")]
+    assert {r["host"] for r in audited} == set(shown)
+
+
+def test_public_ip_discovery_against_an_echo_server(deployed):
+    """Login nodes reach the lab's echo server on the laptop and learn their address; compute nodes have
+    no route out and must answer "unknown" within the timeout, without failing."""
+    assert run("podman", "cp", str(REPO / "tests" / "lab" / "ip_echo.py"), f"{LAPTOP}:/tmp/ip_echo.py").returncode == 0
+    address = node(LAPTOP, "hostname", "-I").stdout.split()[0]
+    node(LAPTOP, "sh", "-c", "nohup python3 /tmp/ip_echo.py 0.0.0.0 8099 >/tmp/ip_echo.log 2>&1 &", user=USER)
+    try:
+        assert wait_for(lambda: "listening" in node(LAPTOP, "cat", "/tmp/ip_echo.log").stdout, 10)
+        runner = run_playbook(deployed["tmp"], REPO / "tests" / "lab" / "playbooks" / "diagnostics.yml", INVENTORY,
+                              extravars={"echo_url": f"http://{address}:8099/"})
+        assert runner.status == "successful", failure_messages(runner)
+        found = {host: res["diagnostics"] for task, host, res in task_results(runner)}
+    finally:
+        node(LAPTOP, "pkill", "-f", "ip_echo.py")
+    for login in LOGIN_NODES:
+        own = {entry["address"] for entry in found[login]["addresses"]}
+        assert found[login]["public_ip"] in own, found[login]
+    for compute in COMPUTE.values():
+        assert found[compute]["public_ip"] == "unknown" and found[compute]["public_ip_error"], found[compute]
+    print("public IP:", *[f"{host}: {d['public_ip']} {d['public_ip_error'] or ''}" for host, d in sorted(found.items())],
+          sep="\n  ")
 
 
 def test_status_of_the_healthy_lab(deployed):

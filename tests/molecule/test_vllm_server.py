@@ -11,7 +11,7 @@ import pytest
 
 SERVICE = "hpc-vllm-server"
 
-# Runs on the node: python3 - ENV_FILE PORT ACTION [MODEL]
+# Runs on the node: python3 - ENV_FILE PORT ACTION [ARGS...]
 NODE_CLIENT = textwrap.dedent(
     r"""
     import json, os, sys, time, urllib.error, urllib.request
@@ -46,9 +46,10 @@ NODE_CLIENT = textwrap.dedent(
         return sorted(pids)
 
     if action == "chat":
+        prompt = sys.argv[5] if len(sys.argv) > 5 else "Say hello."
         status, reply = call("/v1/chat/completions", {
             "model": sys.argv[4], "max_tokens": 8,
-            "messages": [{"role": "user", "content": "Say hello."}]})
+            "messages": [{"role": "user", "content": prompt}]})
         print(json.dumps({"status": status, "reply": reply}))
     elif action == "without-key":
         # vLLM's own check guards only /v1 and a few prefixes; these must refuse too.
@@ -69,6 +70,25 @@ NODE_CLIENT = textwrap.dedent(
             except OSError:
                 pass
         print(json.dumps({"key_set": bool(key), "servers": server_pids(), "leaks": leaks}))
+    elif action == "log-scan":
+        # Here, so that neither the key nor the log's content travels to the test host.
+        path = sys.argv[4]
+        needle = sys.argv[5] if len(sys.argv) > 5 else None
+        text = open(path, encoding="utf-8").read()
+        bad, loggers = [], {}
+        for number, line in enumerate(text.splitlines(), 1):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if not isinstance(record, dict) or not record.get("level") or "message" not in record:
+                bad.append(number)
+                continue
+            name = record.get("logger", "")
+            loggers[name] = loggers.get(name, 0) + 1
+        print(json.dumps({"lines": len(text.splitlines()), "bad_lines": bad[:10], "loggers": loggers,
+                          "key_set": bool(key), "key_found": bool(key) and key in text,
+                          "needle_found": needle is not None and needle in text}))
     elif action == "kill-and-wait":
         before = server_pids()
         os.kill(before[0], 9)
@@ -102,8 +122,8 @@ def service_dir(host):
 def node_client(host, service_dir, hostvars, action, *extra):
     port = hostvars.get("vllm_port", 8000)
     out = host.check_output(
-        "python3 -c %s %s %s %s %s",
-        NODE_CLIENT, service_dir + "/env", str(port), action, " ".join(extra),
+        "python3 -c" + " %s" * (4 + len(extra)),
+        NODE_CLIENT, service_dir + "/env", str(port), action, *extra,
     )
     return json.loads(out)
 
@@ -173,3 +193,32 @@ def test_supervisor_restarts_a_killed_vllm(host, service_dir, hostvars):
     print("vLLM back after %(seconds)s s: pids %(before)s -> %(after)s" % result)
     assert result["after"] and result["after"][0] not in result["before"]
     assert result["models_status"] == 200
+
+
+def test_vllm_log_is_private_json_lines(host, service_dir, hostvars):
+    model = hostvars.get("vllm_served_model_name") or "tiny-llama"
+    # At least one request, so that uvicorn has written an access line.
+    assert node_client(host, service_dir, hostvars, "chat", model)["status"] == 200
+    log = host.file(service_dir + "/vllm.jsonl")
+    assert log.exists
+    assert log.user == host.user().name
+    # Private: the file itself, or the directory that holds it.
+    assert log.mode & 0o077 == 0 or host.file(service_dir).mode & 0o077 == 0
+    assert host.file(service_dir + "/logging.json").mode == 0o600
+    scan = node_client(host, service_dir, hostvars, "log-scan", service_dir + "/vllm.jsonl")
+    print(json.dumps(scan, indent=2))
+    assert scan["lines"] > 0
+    assert scan["bad_lines"] == [], "lines that are not JSON objects with a level and a message"
+    assert sum(count for name, count in scan["loggers"].items() if name == "vllm" or name.startswith("vllm.")) > 0
+    assert scan["loggers"].get("uvicorn.access", 0) > 0, "uvicorn's access lines are not in vllm.jsonl"
+
+
+def test_vllm_log_holds_neither_key_nor_prompt(host, service_dir, hostvars):
+    model = hostvars.get("vllm_served_model_name") or "tiny-llama"
+    prompt = "hpc-vllm log probe 5e2a: a tortoise counts its toes"
+    assert node_client(host, service_dir, hostvars, "chat", model, prompt)["status"] == 200
+    scan = node_client(host, service_dir, hostvars, "log-scan", service_dir + "/vllm.jsonl", prompt)
+    assert scan["key_set"], "the scenario must set vllm_api_key, or this check proves nothing"
+    assert not scan["key_found"], "the API key is in vllm.jsonl"
+    # vllm_log_requests is off by default: no prompt may reach the log.
+    assert not scan["needle_found"], "the prompt is in vllm.jsonl"

@@ -248,14 +248,24 @@ def test_default_route(route, ipv6_route, expected):
     assert default_route(fixture(route) if route else '', fixture(ipv6_route) if ipv6_route else '') == expected
 
 
-def test_parse_route_skips_malformed_lines():
-    text = fixture('tun_default.route').replace('tun0\t00000000\t00000000\t0001', 'tun0\t00000000\t00000000\tXYZ')
-    assert parse_route(text) is None
-    assert parse_route('garbage\n1 2 3\n') is None
+@pytest.mark.parametrize('line', [
+    'tun0\t00000000\t00000000\tXYZ\t0\t0\t0\t00000000\t0\t0\t0',
+    'eth0\t00000000\tZZ0200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0',
+    'eth0\t00000000\t1010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0',
+    '1 2 3',
+])
+def test_parse_route_skips_malformed_lines(line):
+    header = fixture('tun_default.route').splitlines()[0]
+    assert parse_route(header + '\n' + line + '\n') is None
 
 
-def test_parse_ipv6_route_skips_malformed_lines():
-    assert parse_ipv6_route('zz 00 00 00 00 00 00 00 0003 eth0\n1 2\n') is None
+@pytest.mark.parametrize('line', [
+    'zz 00 00 00 00 00000400 00 00 0003 eth0',
+    '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe80 00000400 01 00 00000003 eth0',
+    '1 2',
+])
+def test_parse_ipv6_route_skips_malformed_lines(line):
+    assert parse_ipv6_route(line + '\n') is None
 
 
 def test_read_proc(tmp_path):
