@@ -28,7 +28,9 @@ HOP_TITLES = {
     'local_port': 'local endpoint',
     'completion': 'completion',
 }
-OK, DEGRADED, BROKEN = 'ok', 'degraded', 'broken'
+OK = 'ok'
+DEGRADED = 'degraded'
+BROKEN = 'broken'
 
 # What an OpenAI reply must hold for the last hop to count as working; jmespath says it in one line
 # where nested .get() calls would hide it.
@@ -40,6 +42,14 @@ def _search(expression, data):
         raise AnsibleFilterError('hpc.vllm.status_report needs the Python library jmespath on the controller '
                                  '(pip install jmespath)')
     return jmespath.search(expression, data)
+
+
+def _http(status, msg=None):
+    """An HTTP status as the table shows it; the plays record -1 when no answer came."""
+    if status in (None, -1, 0):
+        # uri's message repeats the status before the reason: keep the reason.
+        return 'no answer' + (' (%s)' % msg.split('Request failed: ')[-1] if msg else '')
+    return 'HTTP %s' % status
 
 
 def _hop(state, detail, cause=None, fix=None):
@@ -76,7 +86,7 @@ def _login_node_hop(record, hostvars):
         elif not ours:
             bad.append((node, 'no listener on 127.0.0.1:%s' % port))
         elif status.get('health_status') != 200:
-            bad.append((node, 'listener does not reach vLLM (/health: %s)' % (status.get('health_status') or status.get('msg'))))
+            bad.append((node, 'listener does not reach vLLM (/health: %s)' % _http(status.get('health_status'), status.get('msg'))))
         else:
             good.append(node)
     if not record['login_nodes']:
@@ -106,7 +116,7 @@ def _local_hop(record, local):
                     '{deploy}')
     if local.get('health_status') == 200:
         return _hop(OK, '127.0.0.1:%s' % port)
-    return _hop(BROKEN, '127.0.0.1:%s: /health %s' % (port, local.get('health_status') or local.get('health_msg')),
+    return _hop(BROKEN, '127.0.0.1:%s: /health: %s' % (port, _http(local.get('health_status'), local.get('health_msg'))),
                 'the forward tunnel listens but reaches no vLLM: its ssh is down or landed on a login node without '
                 'the reverse tunnel (it moves on after 3 failed checks)',
                 '{deploy}')
@@ -122,7 +132,7 @@ def _completion_hop(record, local):
                     '{deploy}')
     if status == 404:
         return _hop(BROKEN, 'HTTP 404', 'vLLM does not serve the model %s any more' % record['model'], '{deploy}')
-    return _hop(BROKEN, 'HTTP %s' % (status or local.get('completion_msg')),
+    return _hop(BROKEN, _http(status, local.get('completion_msg')),
                 'the completion through both hops failed', '{deploy}')
 
 

@@ -21,9 +21,9 @@ import time
 
 import pytest
 
-from lablib import (CLIENT, CLUSTERS, INVENTORY, LAPTOP, MODEL, OTHER, PLAYBOOKS, REMOTE_PORT, SECRETS, TOPOLOGY, USER,
-                    VLLM_PORT, answers, api_key, changed, deploy, failure_messages, http, node, pids, run, run_playbook,
-                    task_results, tcp_listeners, wait_for)
+from lablib import (CLIENT, CLUSTERS, INVENTORY, LAPTOP, MODEL, OTHER, PLAYBOOKS, REMOTE_PORT, USER, VLLM_PORT, answers,
+                    api_key, changed, deploy, failure_messages, http, node, pids, run, run_playbook, task_results,
+                    tcp_listeners, wait_for)
 
 ansible_runner = pytest.importorskip("ansible_runner")
 
@@ -31,23 +31,6 @@ CHECK_TASK = "Check every endpoint through both hops"
 
 
 # ---------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def lab():
-    up = run(str(TOPOLOGY), "up", timeout=600)
-    assert up.returncode == 0, f"lab/topology up failed:\n{up.stdout}\n{up.stderr}"
-    assert SECRETS.stat().st_mode & 0o077 == 0, "lab/controller-env.sh makes the key file 0600"
-
-
-@pytest.fixture(scope="module")
-def deployed(lab, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("deploy")
-    first = deploy(tmp)
-    assert first.status == "successful", failure_messages(first)
-    second = deploy(tmp)
-    assert second.status == "successful", failure_messages(second)
-    return {"first": first, "second": second, "tmp": tmp}
-
-
 def test_deploy_checks_every_endpoint_through_both_hops(deployed):
     checks = [res for task, host, res in task_results(deployed["first"]) if task == CHECK_TASK and host == LAPTOP]
     assert len(checks) == 1

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from lablib import (CLIENT, CLUSTERS, INVENTORY, LAPTOP, MODEL, PLAYBOOKS, REPO, TOPOLOGY, USER, answers, api_key, changed,
+from lablib import (CLIENT, CLUSTERS, INVENTORY, LAPTOP, MODEL, PLAYBOOKS, REPO, USER, answers, api_key, changed,
                     deploy, failure_messages, node, pids, run, run_playbook, task_results, wait_for)
 
 ansible_runner = pytest.importorskip("ansible_runner")
@@ -26,7 +26,6 @@ HOME = f"/home/{USER}"
 ENDPOINTS = f"{HOME}/.hpc-vllm/endpoints"
 SERVICES = f"{HOME}/.hpc-vllm/services"
 CLIENT_PYTHON = f"{HOME}/openai-venv/bin/python"
-AUDIT = {"ANSIBLE_CALLBACKS_ENABLED": "hpc.vllm.jsonl_audit"}
 LOGIN_NODES = sorted({login for dummy, logins, dummy2 in CLUSTERS.values() for login in logins})
 COMPUTE = {cluster: compute for cluster, (compute, dummy, dummy2) in CLUSTERS.items()}
 
@@ -62,17 +61,7 @@ def audit_records(path):
 
 
 # ---------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory):
-    """The lab deployed, by a run with the audit callback on (its log is kept for the audit tests)."""
-    up = run(str(TOPOLOGY), "up", timeout=600)
-    assert up.returncode == 0, f"lab/topology up failed:\n{up.stdout}\n{up.stderr}"
-    tmp = tmp_path_factory.mktemp("operate")
-    log = tmp / "audit" / "enterprise.jsonl"
-    runner = deploy(tmp, envvars=dict(AUDIT, HPC_VLLM_AUDIT_LOG=str(log)))
-    assert runner.status == "successful", failure_messages(runner)
-    return {"tmp": tmp, "runner": runner, "audit": log}
-
+# deployed (conftest.py): the lab deployed twice; the second run wrote the audit log.
 
 def test_audit_log_of_a_real_deploy(deployed):
     records = audit_records(deployed["audit"])
@@ -87,7 +76,7 @@ def test_audit_log_of_a_real_deploy(deployed):
     check = [r for r in results if r["task"] == "Check every endpoint through both hops" and r["host"] == LAPTOP]
     assert check and all(r["status"] == "ok" for r in check)
     # one record per task result the run reported (ok, changed, skipped, failed)
-    reported = sum(len(task_results(deployed["runner"], event)) for event in
+    reported = sum(len(task_results(deployed["second"], event)) for event in
                    ("runner_on_ok", "runner_on_skipped", "runner_on_failed"))
     assert len(results) >= reported
     print("audit log lines:", *[json.dumps(r) for r in (starts[0], check[0], ends[0])], sep="\n  ")
@@ -133,7 +122,7 @@ def test_ready_to_copy_examples_work(deployed, cluster):
 
 
 def test_usage_is_shown_without_the_key(deployed):
-    shown = [item["msg"] for task, host, res in task_results(deployed["runner"])
+    shown = [item["msg"] for task, host, res in task_results(deployed["second"])
              if task == "Show how to use the endpoints" and host == LAPTOP for item in res["results"]]
     assert len(shown) == len(CLUSTERS)
     text = json.dumps(shown)
@@ -142,7 +131,7 @@ def test_usage_is_shown_without_the_key(deployed):
 
 
 def test_deploy_reports_every_node(deployed):
-    shown = {host: res["msg"] for task, host, res in task_results(deployed["runner"]) if task == "Show the node"}
+    shown = {host: res["msg"] for task, host, res in task_results(deployed["second"]) if task == "Show the node"}
     assert set(shown) == {LAPTOP, *LOGIN_NODES, *COMPUTE.values()}
     for compute in COMPUTE.values():
         assert "vLLM 0.32.0" in shown[compute] and "GPUs 0" in shown[compute] and "public IP not checked" in shown[compute]

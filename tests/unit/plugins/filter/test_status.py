@@ -166,3 +166,11 @@ def test_deployment_without_record_is_not_deployed(healthy):
 
 def test_filter_module_lists_status_report():
     assert FilterModule().filters() == {'status_report': status_report}
+
+
+def test_no_answer_is_said_in_words(healthy):
+    records, hostvars = healthy
+    hostvars['laptop']['hpc_vllm_status_local']['a'].update(
+        health_status=-1, health_msg='Status code was -1 and not [200]: Request failed: <urlopen error [Errno 111] Connection refused>')
+    row = report(records, hostvars)['rows'][0]
+    assert row['hops']['local_port']['detail'] == '127.0.0.1:18000: /health: no answer (<urlopen error [Errno 111] Connection refused>)'
