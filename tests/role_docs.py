@@ -120,10 +120,16 @@ def render(role_dir):
     if list(specs) == ['main']:
         return render_entry_point(specs['main'].get('options') or {}, defaults)
     parts = []
+    shown = []  # (entry point, options) already rendered: an entry point that shares them says so
     for entry_point, spec in specs.items():
         options = spec.get('options') or {}
         parts.append('**`%s`**: %s' % (entry_point, doc_markup(one_line(spec.get('short_description', '')))))
-        parts.append(render_entry_point(options, defaults) if options else 'No options.')
+        same = next((name for name, seen in shown if options and seen == options), None)
+        if same:
+            parts.append('The same variables as `%s`.' % same)
+        else:
+            parts.append(render_entry_point(options, defaults) if options else 'No options.')
+            shown.append((entry_point, options))
     return '\n\n'.join(parts)
 
 

@@ -172,6 +172,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.hpc.vllm.plugins.module_utils._command import TIMEOUT_RC, first_line
 from ansible_collections.hpc.vllm.plugins.module_utils._nvidia_smi import (
     FALLBACK_QUERY_FIELDS,
     QUERY_FIELDS,
@@ -181,17 +182,6 @@ from ansible_collections.hpc.vllm.plugins.module_utils._nvidia_smi import (
     parse_query_output,
     query_argv,
 )
-
-# GNU timeout exits with 124 when the command ran out of time.
-_TIMEOUT_RC = 124
-
-
-def _first_line(*texts):
-    for text in texts:
-        for line in (text or '').splitlines():
-            if line.strip():
-                return line.strip()
-    return ''
 
 
 class GpuInfo(object):
@@ -243,11 +233,11 @@ class GpuInfo(object):
             fields = FALLBACK_QUERY_FIELDS
             rc, out, err = self.query(nvidia_smi, fields)
 
-        if rc == _TIMEOUT_RC and self.timeout_bin:
+        if rc == TIMEOUT_RC and self.timeout_bin:
             result['error'] = 'nvidia-smi did not answer within %d seconds' % self.timeout
             return result
         if rc != 0:
-            result['error'] = 'nvidia-smi failed (rc=%d): %s' % (rc, _first_line(err, out) or 'no output')
+            result['error'] = 'nvidia-smi failed (rc=%d): %s' % (rc, first_line(err, out) or 'no output')
             return result
 
         try:

@@ -307,31 +307,12 @@ from ansible_collections.hpc.vllm.plugins.module_utils._node_diagnostics import 
     read_proc,
     select_addresses,
 )
+from ansible_collections.hpc.vllm.plugins.module_utils._command import TIMEOUT_RC, first_line, last_line
 from ansible_collections.hpc.vllm.plugins.module_utils._nvidia_smi import (
     FALLBACK_QUERY_FIELDS,
     parse_query_output,
     query_argv,
 )
-
-# GNU timeout exits with 124 when the command ran out of time.
-_TIMEOUT_RC = 124
-
-
-def _first_line(*texts):
-    for text in texts:
-        for line in (text or '').splitlines():
-            if line.strip():
-                return line.strip()
-    return ''
-
-
-def _last_line(*texts):
-    # a Python traceback ends with the exception; its first line says nothing
-    for text in texts:
-        lines = [line.strip() for line in (text or '').splitlines() if line.strip()]
-        if lines:
-            return lines[-1]
-    return ''
 
 
 class NodeDiagnostics(object):
@@ -348,7 +329,7 @@ class NodeDiagnostics(object):
         return self.module.run_command(argv, environ_update={'LC_ALL': 'C'})
 
     def timed_out(self, rc):
-        return rc == _TIMEOUT_RC and bool(self.timeout_bin)
+        return rc == TIMEOUT_RC and bool(self.timeout_bin)
 
     def executable(self, name):
         """Return ``(path, None)``, or ``(None, reason)``; a bare name is looked for in PATH and /usr/bin."""
@@ -386,7 +367,7 @@ class NodeDiagnostics(object):
         if self.timed_out(rc):
             return gpu_summary([], 'nvidia-smi did not answer within %d seconds' % self.timeout)
         if rc != 0:
-            return gpu_summary([], 'nvidia-smi failed (rc=%d): %s' % (rc, _first_line(err, out) or 'no output'))
+            return gpu_summary([], 'nvidia-smi failed (rc=%d): %s' % (rc, first_line(err, out) or 'no output'))
         try:
             gpus = parse_query_output(out, FALLBACK_QUERY_FIELDS)
         except ValueError as exc:
@@ -406,7 +387,7 @@ class NodeDiagnostics(object):
         if self.timed_out(rc):
             return None, None, '%s did not answer within %d seconds' % (python, self.timeout)
         if rc != 0:
-            return None, None, '%s failed (rc=%d): %s' % (python, rc, _last_line(err, out) or 'no output')
+            return None, None, '%s failed (rc=%d): %s' % (python, rc, last_line(err, out) or 'no output')
         try:
             distribution, version = parse_version_output(out)
         except ValueError as exc:

@@ -6,7 +6,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import shutil
 import sys
+
+import pytest
 
 
 def _collections_parent():
@@ -33,3 +36,17 @@ def _collections_parent():
 _PARENT = _collections_parent()
 if _PARENT and _PARENT not in sys.path:
     sys.path.insert(0, _PARENT)
+
+
+@pytest.fixture
+def real_ansible():
+    """(ansible-playbook, collections path) for tests that run a real playbook of this collection.
+
+    ansible-playbook is the one beside the Python running the tests (the controller venv), else the one on
+    PATH; the collections path is the directory that holds ansible_collections/hpc/vllm for this checkout.
+    """
+    beside = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+    ansible_playbook = beside if os.access(beside, os.X_OK) else shutil.which('ansible-playbook')
+    if not ansible_playbook or not _PARENT:
+        pytest.skip('needs ansible-playbook and the collection under an ansible_collections/hpc/vllm tree')
+    return ansible_playbook, _PARENT

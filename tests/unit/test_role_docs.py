@@ -147,3 +147,17 @@ def test_readme_table_is_current(role):
     assert table == role_docs.render(role_dir), (
         'role %s: the variable table in README.md differs from meta/argument_specs.yml and defaults/main.yml; '
         'run python tests/role_docs.py --write' % name)
+
+
+def test_entry_points_that_share_options_are_rendered_once(tmp_path):
+    (tmp_path / 'meta').mkdir()
+    option = {'x_port': {'type': 'int', 'default': 1, 'description': 'A port.'}}
+    (tmp_path / 'meta' / 'argument_specs.yml').write_text(
+        '---\nargument_specs:\n'
+        '  main: {short_description: Main, options: %s}\n'
+        '  validate: {short_description: Check, options: %s}\n'
+        '  remove: {short_description: Remove, options: {}}\n' % (option, option))
+    rendered = role_docs.render(str(tmp_path))
+    assert rendered.count('| `x_port` |') == 1
+    assert '**`validate`**: Check\n\nThe same variables as `main`.' in rendered
+    assert '**`remove`**: Remove\n\nNo options.' in rendered

@@ -14,7 +14,6 @@ import json
 import multiprocessing
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -546,25 +545,9 @@ EXPECTED = [
 ]
 
 
-def _ansible_playbook():
-    """The ansible-playbook of the Python running the tests (the controller venv), else the one on PATH."""
-    beside = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
-    return beside if os.access(beside, os.X_OK) else shutil.which('ansible-playbook')
-
-
-def _collections_path():
-    """The directory that holds ansible_collections/hpc/vllm for the plugin under test."""
-    # abspath, not realpath: the checkout itself is often the target of an ansible_collections/hpc/vllm link
-    path = os.path.abspath(os.path.join(jsonl_audit.__file__, '..', '..', '..', '..', '..'))
-    return os.path.dirname(path) if os.path.basename(path) == 'ansible_collections' else None
-
-
 @pytest.mark.parametrize('source', ['extra_vars', 'vaulted_inventory'])
-def test_real_playbook(tmp_path, source):
-    ansible_playbook = _ansible_playbook()
-    collections = _collections_path()
-    if not ansible_playbook or not collections:
-        pytest.skip('needs ansible-playbook and the collection under an ansible_collections/hpc/vllm tree')
+def test_real_playbook(tmp_path, source, real_ansible):
+    ansible_playbook, collections = real_ansible
 
     host_vars = {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}
     args = [ansible_playbook, '-i', 'inventory.yml', 'playbook.yml']

@@ -1,0 +1,250 @@
+"""Faults on the deployed lab, each with a probe that sends one request a second through the laptop's
+endpoint and counts the failures. Each test asserts behaviour (recovered, or refused and failed
+closed); the seconds are figures for the report, never asserted.
+
+The report goes to build/lab/faults.json and build/lab/faults.md (and is printed with -s):
+fault, expected, observed, seconds to recover (or to fail closed), failed and total probe requests.
+
+Run as root on the lab host with the controller venv (tests/run topology does):
+
+    python -m pytest tests/lab/test_faults.py -q -s -p no:cacheprovider
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from lablib import (CLUSTERS, LAPTOP, REMOTE_PORT, REPO, USER, answers, api_key, deploy, failure_messages, http, node,
+                    pids, run, tcp_listeners, wait_for)
+
+pytest.importorskip("ansible_runner")
+
+REPORT = REPO / "build" / "lab"
+COMPUTE_A, (BASTION_A,), LOCAL_A = CLUSTERS["a"]
+B1, B2 = CLUSTERS["b"][1]
+SSH_A = f"^(/usr/bin/)?ssh .*-R 127.0.0.1:{REMOTE_PORT}:"  # the compute node's ssh itself, not autossh
+AUTOSSH = r"^\S*autossh "  # Debian runs /usr/lib/autossh/autossh behind a wrapper
+RESULTS: list[dict] = []
+
+
+class Probe:
+    """One request a second through the laptop's endpoint of a cluster, in a thread, while a fault runs."""
+
+    def __init__(self, cluster: str):
+        self.port = CLUSTERS[cluster][2]
+        self.key = api_key()
+        self.results: list[tuple[float, bool]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self.results.append((started, http(LAPTOP, self.port, key=self.key, timeout=3) == 200))
+            self._stop.wait(max(0.0, 1.0 - (time.monotonic() - started)))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for dummy, ok in self.results if not ok)
+
+
+def record(fault: str, expected: str, observed: str, ok: bool, seconds: float | None, probe: Probe | None):
+    entry = {"fault": fault, "expected": expected, "observed": observed, "ok": ok,
+             "seconds": None if seconds is None else round(seconds, 1),
+             "failed_requests": probe.failed if probe else None, "requests": len(probe.results) if probe else None}
+    RESULTS.append(entry)
+    print(f"fault: {json.dumps(entry)}")
+    return entry
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report():
+    yield
+    if not RESULTS:
+        return
+    REPORT.mkdir(parents=True, exist_ok=True)
+    (REPORT / "faults.json").write_text(json.dumps(RESULTS, indent=2) + "\n")
+    lines = ["| fault | expected | observed | seconds | failed / sent requests |", "|---|---|---|---|---|"]
+    for r in RESULTS:
+        requests = "" if r["requests"] is None else f"{r['failed_requests']} / {r['requests']}"
+        seconds = "" if r["seconds"] is None else f"{r['seconds']}"
+        lines.append(f"| {r['fault']} | {r['expected']} | {r['observed']} | {seconds} | {requests} |")
+    (REPORT / "faults.md").write_text("\n".join(lines) + "\n")
+    print("\n" + "\n".join(lines))
+
+
+def back_to_normal(cluster: str = "a", timeout: float = 240):
+    assert wait_for(lambda: answers(cluster), timeout, 1), f"cluster {cluster} did not come back"
+
+
+# ---------------------------------------------------------------------------------------------
+def test_kill_9_of_the_compute_nodes_ssh(deployed):
+    before = pids(COMPUTE_A, SSH_A)
+    assert len(before) == 1 and answers("a")
+    with Probe("a") as probe:
+        started = time.monotonic()
+        assert node(COMPUTE_A, "kill", "-9", str(before[0])).returncode == 0
+        ok = wait_for(lambda: (pids(COMPUTE_A, SSH_A) or before) != before and answers("a"), 60, 0.25)
+        seconds = time.monotonic() - started
+        time.sleep(2)
+    record("1. kill -9 of the compute node's ssh", "autossh starts a new ssh; endpoint back",
+           f"new ssh pid {pids(COMPUTE_A, SSH_A)}", ok, seconds, probe)
+    assert ok
+
+
+def test_kill_9_of_autossh(deployed):
+    autossh = pids(COMPUTE_A, AUTOSSH)
+    assert len(autossh) == 1
+    with Probe("a") as probe:
+        started = time.monotonic()
+        assert node(COMPUTE_A, "kill", "-9", str(autossh[0])).returncode == 0
+        ok = wait_for(lambda: (pids(COMPUTE_A, AUTOSSH) or autossh) != autossh and answers("a"), 120, 0.25)
+        seconds = time.monotonic() - started
+        time.sleep(2)
+    record("2. kill -9 of autossh", "the supervisor reaps its ssh and starts autossh again",
+           f"new autossh pid {pids(COMPUTE_A, AUTOSSH)}", ok, seconds, probe)
+    assert ok
+    assert len(pids(COMPUTE_A, SSH_A)) == 1, "the old ssh was reaped, one tunnel remains"
+
+
+def test_sshd_restart_on_the_login_node_drops_nothing(deployed):
+    before = (pids(COMPUTE_A, SSH_A), pids(LAPTOP, f"ssh .*-L 127.0.0.1:{LOCAL_A}:"))
+    with Probe("a") as probe:
+        time.sleep(3)
+        assert node(BASTION_A, "systemctl", "restart", "ssh.service").returncode == 0
+        time.sleep(10)
+    after = (pids(COMPUTE_A, SSH_A), pids(LAPTOP, f"ssh .*-L 127.0.0.1:{LOCAL_A}:"))
+    ok = probe.failed == 0 and after == before
+    record("3. sshd restart on the login node", "established sessions survive: 0 failed requests",
+           f"{probe.failed} failed; tunnels {'unchanged' if after == before else 'restarted'}", ok, 0.0, probe)
+    assert probe.failed == 0 and after == before
+
+
+def partition(compute: str, login: str, on: bool):
+    """Drop every packet between a compute node and a login node, inside the compute node's network
+    namespace (its addresses stay, as on a real network that fails)."""
+    pid = run("podman", "inspect", "-f", "{{.State.Pid}}", compute).stdout.strip()
+    login_ip = node(compute, "getent", "hosts", login).stdout.split()[0]
+    action = "-I" if on else "-D"
+    for chain, direction in (("INPUT", "-s"), ("OUTPUT", "-d")):
+        out = run("nsenter", "-t", pid, "-n", "iptables", action, chain, direction, login_ip, "-j", "DROP")
+        assert out.returncode == 0, out.stderr
+
+
+def test_partition_between_compute_and_login_node(deployed):
+    assert answers("a")
+    with Probe("a") as probe:
+        partition(COMPUTE_A, BASTION_A, True)
+        try:
+            assert wait_for(lambda: not answers("a"), 30, 1), "the endpoint kept answering through a partition"
+            time.sleep(60)
+        finally:
+            partition(COMPUTE_A, BASTION_A, False)
+        healed = time.monotonic()
+        ok = wait_for(lambda: answers("a"), 180, 0.5)
+        seconds = time.monotonic() - healed
+        time.sleep(2)
+    record("4. partition compute-a <-> bastion-a for 60 s", "back after the heal (goal 30 s)",
+           "answers again" if ok else "still down", ok, seconds, probe)
+    assert ok
+
+
+def test_kill_9_of_vllm(deployed):
+    server = pids(COMPUTE_A, "vllm.entrypoints.openai.api_server")
+    assert server
+    with Probe("a") as probe:
+        started = time.monotonic()
+        assert node(COMPUTE_A, "kill", "-9", str(min(server))).returncode == 0
+        ok = wait_for(lambda: answers("a") and min(pids(COMPUTE_A, "vllm.entrypoints.openai.api_server") or server) != min(server),
+                      300, 1)
+        seconds = time.monotonic() - started
+        time.sleep(2)
+    record("5. kill -9 of vLLM", "the supervisor starts vLLM again; endpoint back once the model is loaded",
+           "answers again" if ok else "still down", ok, seconds, probe)
+    assert ok
+
+
+def test_primary_login_node_down_falls_back(deployed):
+    assert answers("b")
+    with Probe("b") as probe:
+        started = time.monotonic()
+        try:
+            assert node(B1, "systemctl", "stop", "ssh.service", "ssh.socket").returncode == 0
+            node(B1, "pkill", "-KILL", "-u", USER, "sshd")  # the sessions of researcher: tunnels from both sides
+            assert wait_for(lambda: not tcp_listeners(B1, REMOTE_PORT), 10)
+            ok = wait_for(lambda: answers("b"), 120, 0.5)
+            seconds = time.monotonic() - started
+            via_b2 = tcp_listeners(B2, REMOTE_PORT) == {f"127.0.0.1:{REMOTE_PORT}"}
+        finally:
+            node(B1, "systemctl", "start", "ssh.service")
+    record("7. primary login node down (sshd stopped on B1)", "cluster B answers through B2 (goal 60 s)",
+           "answers through B2" if ok and via_b2 else "down", ok and via_b2, seconds, probe)
+    assert ok and via_b2
+    # B1 comes back into service by itself: the compute node's autossh reconnects within its backoff
+    assert wait_for(lambda: tcp_listeners(B1, REMOTE_PORT) == {f"127.0.0.1:{REMOTE_PORT}"}, 90, 1)
+
+
+def test_local_port_taken_on_the_laptop_fails_before_any_host_changes(deployed):
+    """Another user holds cluster A's local port (our tunnel stopped): deploy fails in its first play,
+    naming the user and the variable; then our tunnel comes back with a normal run."""
+    service = f"/home/{USER}/.hpc-vllm/services/hpc-vllm-forward-{COMPUTE_A}"
+    assert node(LAPTOP, "su", USER, "-c", f"{service}/supervise.sh stop {service}").returncode == 0
+    node(LAPTOP, "sh", "-c", f"nohup setpriv --reuid=nobody --regid=nogroup --clear-groups python3 -m http.server "
+         f"--bind 127.0.0.1 {LOCAL_A} >/dev/null 2>&1 &")
+    try:
+        assert wait_for(lambda: tcp_listeners(LAPTOP, LOCAL_A) == {f"127.0.0.1:{LOCAL_A}"}, 10)
+        started = time.monotonic()
+        taken = deploy(deployed["tmp"], limit="cluster_a")
+        seconds = time.monotonic() - started
+        messages = failure_messages(taken)
+        refused = taken.status == "failed" and any(f"tunnel_local_port {LOCAL_A}" in m and "nobody" in m for m in messages)
+        touched = {e["event_data"].get("host") for e in taken.events if e.get("event") == "runner_on_ok"} - {LAPTOP}
+    finally:
+        node(LAPTOP, "pkill", "-u", "nobody", "-f", "http.server")
+    record("9. the laptop's local port taken by another user", "deploy refuses before any host changes, naming the user",
+           messages[0] if messages else "no failure", refused and not touched, seconds, None)
+    assert refused, messages
+    assert touched == set(), f"tasks ran on {touched}"
+    back = deploy(deployed["tmp"], limit="cluster_a")
+    assert back.status == "successful", failure_messages(back)
+    assert answers("a")
+
+
+def test_changed_host_key_of_the_login_node_is_refused(deployed):
+    """bastion-a gets new host keys (a man in the middle, or a reinstall): both tunnels must refuse it and
+    the endpoint must stop answering, loudly, rather than trust the new key. With the old keys back, the
+    tunnels recover by themselves."""
+    backup = "/root/ssh-host-keys"
+    assert node(BASTION_A, "sh", "-c", f"mkdir -p {backup} && cp -a /etc/ssh/ssh_host_* {backup}/ && rm /etc/ssh/ssh_host_* "
+                "&& ssh-keygen -A && systemctl restart ssh.service").returncode == 0
+    try:
+        with Probe("a") as probe:
+            started = time.monotonic()
+            # end the sessions that were authenticated with the old key: every new one meets the new key
+            node(BASTION_A, "pkill", "-KILL", "-u", USER, "sshd")
+            closed = wait_for(lambda: not answers("a"), 60, 0.5)
+            seconds = time.monotonic() - started
+            time.sleep(20)  # and it stays closed: no retry may accept the new key
+            still_closed = not answers("a")
+        log = node(COMPUTE_A, "sh", "-c", f"cat /home/{USER}/.hpc-vllm/services/hpc-vllm-reverse-*/service.log").stdout
+        loud = "REMOTE HOST IDENTIFICATION HAS CHANGED" in log or "Host key verification failed" in log
+    finally:
+        node(BASTION_A, "sh", "-c", f"cp -a {backup}/ssh_host_* /etc/ssh/ && systemctl restart ssh.service")
+    ok = closed and still_closed and loud
+    record("10. the login node's host key changes", "tunnels refuse the new key; endpoint fails closed; log says why",
+           "refused: 'Host key verification failed' in the tunnel log" if ok else "accepted or silent", ok, seconds, probe)
+    assert closed and still_closed, "the endpoint answered through a login node with an unknown host key"
+    assert loud, log[-2000:]
+    back_to_normal("a", 180)
