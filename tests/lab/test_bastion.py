@@ -42,7 +42,9 @@ AUTHORIZED_KEYS = f"{HOME}/.ssh/authorized_keys"
 KEY = f"{HOME}/.ssh/hpcv_bastion_test"  # private key path on compute-a and on the laptop
 NODE_KNOWN_HOSTS = "/tmp/hpcv_bastion_known_hosts"
 PORT = 8020
-REFUSAL = "echo 'tunnel-only key: it runs no commands and opens no shell' >&2; exit 1"
+# The forced command: the tunnels' session request (hpc-vllm-hold) gets a holder, anything else the refusal.
+FORCED = ("exec /bin/sh -c 'case $SSH_ORIGINAL_COMMAND in hpc-vllm-hold) exec tail -f /dev/null --pid=$PPID;; esac; "
+          "echo tunnel-only key: it runs no commands and opens no shell >&2; exit 1'")
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("podman") is None,
@@ -144,7 +146,7 @@ def expected_line(pub: str, name: str, direction: str, port: int) -> str:
         limits = f'permitlisten="127.0.0.1:{port}",permitopen=":1"'
     else:
         limits = f'permitopen="127.0.0.1:{port}",permitlisten="NONE:1"'
-    return f'restrict,port-forwarding,{limits},command="{REFUSAL}" {kind} {blob} hpc-vllm:{name}:{direction}'
+    return f'restrict,port-forwarding,{limits},command="{FORCED}" {kind} {blob} hpc-vllm:{name}:{direction}'
 
 
 # ---------------------------------------------------------------------------------------------

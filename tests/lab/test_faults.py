@@ -28,6 +28,7 @@ COMPUTE_A, (BASTION_A,), LOCAL_A = CLUSTERS["a"]
 B1, B2 = CLUSTERS["b"][1]
 SSH_A = f"^(/usr/bin/)?ssh .*-R 127.0.0.1:{REMOTE_PORT}:"  # the compute node's ssh itself, not autossh
 AUTOSSH = r"^\S*autossh "  # Debian runs /usr/lib/autossh/autossh behind a wrapper
+HOLDER = "^tail -f /dev/null --pid="  # the session a tunnel holds on its login node (tunnel_forced_command)
 RESULTS: list[dict] = []
 
 
@@ -102,6 +103,9 @@ def test_kill_9_of_the_compute_nodes_ssh(deployed):
     record("1. kill -9 of the compute node's ssh", "autossh starts a new ssh; endpoint back",
            f"new ssh pid {pids(COMPUTE_A, SSH_A)}", ok, seconds, probe)
     assert ok
+    # The killed session's holder on the login node goes with its sshd: one per live tunnel remains
+    # (the reverse and the forward tunnel of cluster A), none left behind.
+    assert wait_for(lambda: len(pids(BASTION_A, HOLDER)) == 2, 60, 1), pids(BASTION_A, HOLDER)
 
 
 def test_kill_9_of_autossh(deployed):

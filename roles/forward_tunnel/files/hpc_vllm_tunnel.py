@@ -49,7 +49,7 @@ def ssh_argv(config, candidate):
     # The host keys of every login node behind this name are pinned under the name itself, so that
     # a round-robin alias is checked against its own nodes whatever address it resolves to.
     options = list(config['ssh_options']) + ['HostKeyAlias=%s' % candidate['host']]
-    argv = [config.get('ssh', 'ssh'), '-N', '-T', '-F', 'none', '-i', config['identity']]
+    argv = [config.get('ssh', 'ssh'), '-n', '-T', '-F', 'none', '-i', config['identity']]
     for option in options:
         argv += ['-o', option]
     argv += ['-L', '127.0.0.1:%d:127.0.0.1:%d' % (config['local_port'], config['remote_port']),

@@ -31,11 +31,12 @@ CONFIG = dict(tunnel.DEFAULTS, local_port=18001, remote_port=8020, identity='/k/
 
 def test_ssh_argv_pins_everything():
     argv = tunnel.ssh_argv(CONFIG, CONFIG['candidates'][1])
-    assert argv[:7] == ['ssh', '-N', '-T', '-F', 'none', '-i', '/k/id']
+    # a session (RemoteCommand, stdin from /dev/null), not -N: see tunnel_forced_command
+    assert argv[:7] == ['ssh', '-n', '-T', '-F', 'none', '-i', '/k/id']
     options = [argv[i + 1] for i, arg in enumerate(argv) if arg == '-o']
     for option in ('ExitOnForwardFailure=yes', 'BatchMode=yes', 'IdentitiesOnly=yes', 'StrictHostKeyChecking=yes',
                    'UserKnownHostsFile=/k/kh', 'GlobalKnownHostsFile=/dev/null', 'HostKeyAlias=login2',
-                   'ServerAliveInterval=5', 'ServerAliveCountMax=3', 'ConnectTimeout=10'):
+                   'ServerAliveInterval=5', 'ServerAliveCountMax=3', 'ConnectTimeout=10', 'RemoteCommand=hpc-vllm-hold'):
         assert option in options
     assert not any(option.startswith('StrictHostKeyChecking=no') for option in options)
     assert argv[-7:] == ['-L', '127.0.0.1:18001:127.0.0.1:8020', '-p', '2222', '-l', 'jdoe', 'login2']
