@@ -80,6 +80,8 @@ def stream(port, streams, tokens, key):
         thread.join()
     wall = time.perf_counter() - start
     errors = ['a stream died' if r is None else r['error'] for r in results if r is None or 'error' in r]
+    # ignore_eos: each stream must bring exactly the tokens it asked for, else the rates compare nothing
+    errors += ['%d tokens instead of %d' % (r['tokens'], tokens) for r in results if r and r.get('tokens', tokens) != tokens]
     if errors:
         raise SystemExit('streams failed: %s' % errors[:3])
     return {'wall_s': wall, 'tokens': sum(r['tokens'] for r in results), 'streams': results}
