@@ -41,31 +41,17 @@ def _port(value):
     return port if 1 <= port <= 65535 else None
 
 
-# What every tunnel asks the login node to run, and the only request its key's forced command answers
-# with something other than a refusal. Why a session at all, when ``ssh -N`` would do: sshd turns Nagle's
-# algorithm off (TCP_NODELAY) on a connection only when a session starts on it. Without one, a reply that
-# vLLM writes in two pieces (headers, then body) waits in the login node's sshd for the ACK of the first
-# piece, which the laptop delays by 40 ms: p99 of a GET through the double hop was 45-48 ms against 1 ms
-# direct (docs/benchmarks.md). The session runs nothing: ``tail`` waits for its sshd to go away.
+# What every tunnel asks the login node to run: the only request that the forced command of its key
+# (roles/bastion/files/hpc-vllm-tunnel-session) answers with something other than a refusal. Why a session
+# at all, when ``ssh -N`` would do: sshd turns Nagle's algorithm off (TCP_NODELAY) on a connection only
+# when a session starts on it. Without one, a reply that vLLM writes in two pieces (headers, then body)
+# waits in the login node's sshd for the ACK of the first piece, which the laptop delays by 40 ms: p99 of a
+# GET through the double hop was 45-48 ms against 1 ms direct (docs/benchmarks/).
 TUNNEL_HOLD_COMMAND = 'hpc-vllm-hold'
 
 
-def tunnel_forced_command(refusal):
-    """The ``command=`` of a tunnel key in authorized_keys (the bastion role's lines).
-
-    ``TUNNEL_HOLD_COMMAND`` gets a session that holds nothing but the connection: ``tail --pid`` ends
-    within a second of the sshd that runs it (a dropped tunnel leaves no process behind on the login node).
-    Any other command, a shell or a subsystem gets ``refusal``. Runs under /bin/sh whatever the user's
-    login shell (csh users exist on clusters), so the whole text sits in single quotes: the refusal must
-    hold none, nor any double quote (authorized_keys ends the option there).
-    """
-    if "'" in refusal or '"' in refusal:
-        raise AnsibleFilterError('tunnel_forced_command: the refusal may hold no quote: %r' % (refusal,))
-    return ("exec /bin/sh -c 'case $SSH_ORIGINAL_COMMAND in %s) exec tail -f /dev/null --pid=$PPID;; esac; %s'"
-            % (TUNNEL_HOLD_COMMAND, refusal))
-
-
-def tunnel_ssh_options(known_hosts, server_alive_interval, server_alive_count_max, connect_timeout):
+def tunnel_ssh_options(known_hosts, server_alive_interval, server_alive_count_max, connect_timeout,
+                       exit_on_forward_failure=True):
     """The ssh options every tunnel of the collection runs with, reverse and forward alike (``Key=value``).
 
     Kept here, once, because they are the tunnels' safety: a forward failure or a dead login node ends ssh
@@ -73,10 +59,14 @@ def tunnel_ssh_options(known_hosts, server_alive_interval, server_alive_count_ma
     from ~/.ssh/config or a shared control socket changes them. Callers add ``HostKeyAlias`` (the login node's
     name in tunnel_bastions, under which its host keys are pinned) and run ssh with ``-F none -n -T`` (no
     ``-N``: ``RemoteCommand`` opens the session that gets the connection TCP_NODELAY on the login node).
+
+    ``exit_on_forward_failure=False`` is for the reverse tunnels only: a failed ``-R`` would end ssh before
+    the session starts, and it is the session (the login node's forced command) that ends a stale
+    session still holding the port, and then checks that the port is this tunnel's.
     """
     return [
         'RemoteCommand=%s' % TUNNEL_HOLD_COMMAND,
-        'ExitOnForwardFailure=yes',
+        'ExitOnForwardFailure=%s' % ('yes' if exit_on_forward_failure else 'no'),
         'ServerAliveInterval=%d' % int(server_alive_interval),
         'ServerAliveCountMax=%d' % int(server_alive_count_max),
         'BatchMode=yes',
@@ -313,7 +303,6 @@ class FilterModule(object):
         return {
             'tunnel_slug': tunnel_slug,
             'tunnel_ssh_options': tunnel_ssh_options,
-            'tunnel_forced_command': tunnel_forced_command,
             'tunnel_deployments': tunnel_deployments,
             'tunnel_conflicts': tunnel_conflicts,
             'tunnel_login_nodes': tunnel_login_nodes,

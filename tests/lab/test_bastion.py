@@ -42,9 +42,10 @@ AUTHORIZED_KEYS = f"{HOME}/.ssh/authorized_keys"
 KEY = f"{HOME}/.ssh/hpcv_bastion_test"  # private key path on compute-a and on the laptop
 NODE_KNOWN_HOSTS = "/tmp/hpcv_bastion_known_hosts"
 PORT = 8020
-# The forced command: the tunnels' session request (hpc-vllm-hold) gets a holder, anything else the refusal.
-FORCED = ("exec /bin/sh -c 'case $SSH_ORIGINAL_COMMAND in hpc-vllm-hold) exec tail -f /dev/null --pid=$PPID;; esac; "
-          "echo tunnel-only key: it runs no commands and opens no shell >&2; exit 1'")
+# The forced command: the role's session script, by absolute path, with the key's direction and port.
+SESSION_SCRIPT = f"{HOME}/.hpc-vllm/bin/hpc-vllm-tunnel-session"
+INSTALL_SCRIPT = "Install the session script that every tunnel key runs"
+SCRIPT_DIRS = "Create the directories of the session script"
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("podman") is None,
@@ -146,7 +147,8 @@ def expected_line(pub: str, name: str, direction: str, port: int) -> str:
         limits = f'permitlisten="127.0.0.1:{port}",permitopen=":1"'
     else:
         limits = f'permitopen="127.0.0.1:{port}",permitlisten="NONE:1"'
-    return f'restrict,port-forwarding,{limits},command="{FORCED}" {kind} {blob} hpc-vllm:{name}:{direction}'
+    forced = f"exec /bin/sh {SESSION_SCRIPT} {direction} {port}"
+    return f'restrict,port-forwarding,{limits},command="{forced}" {kind} {blob} hpc-vllm:{name}:{direction}'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,7 +208,9 @@ def test_check_mode_reports_without_writing(applied):
 def test_first_run_changes_authorized_keys(applied):
     first = applied["first"]
     assert first.status == "successful", failure_messages(first)
-    assert changed(first) == {(AUTHORIZE, BASTION)}
+    # the session script is installed with the first keys (unless an earlier deploy put it there)
+    assert (AUTHORIZE, BASTION) in changed(first)
+    assert changed(first) <= {(AUTHORIZE, BASTION), (INSTALL_SCRIPT, BASTION), (SCRIPT_DIRS, BASTION)}
     diffs = [res.get("diff") for task, host, res in task_results(first) if task == AUTHORIZE]
     assert diffs, "no result for the authorized_keys task"
 
@@ -228,8 +232,9 @@ def test_authorized_keys_lines(applied):
         expected_line(applied["reverse_pub"], "cluster_a", "reverse", PORT),
         expected_line(applied["forward_pub"], "cluster_a", "forward", PORT),
     ]
-    stat = node(BASTION, "stat", "-c", "%a %U", f"{HOME}/.ssh", AUTHORIZED_KEYS)
-    assert stat.stdout.split("\n")[:2] == [f"700 {USER}", f"600 {USER}"]
+    stat = node(BASTION, "stat", "-c", "%a %U", f"{HOME}/.ssh", AUTHORIZED_KEYS, SESSION_SCRIPT.rsplit("/", 1)[0],
+                SESSION_SCRIPT)
+    assert stat.stdout.split("\n")[:4] == [f"700 {USER}", f"600 {USER}", f"700 {USER}", f"700 {USER}"]
 
 
 def test_other_users_untouched(applied):

@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from lablib import (CLUSTERS, LAPTOP, REMOTE_PORT, REPO, USER, answers, api_key, deploy, failure_messages, http, node,
-                    pids, run, tcp_listeners, wait_for)
+from lablib import (CLUSTERS, LAPTOP, REMOTE_PORT, REPO, TOPOLOGY, USER, answers, api_key, deploy, failure_messages,
+                    http, node, pids, run, tcp_listeners, wait_for)
 
 pytest.importorskip("ansible_runner")
 
@@ -147,8 +147,16 @@ def partition(compute: str, login: str, on: bool):
         assert out.returncode == 0, out.stderr
 
 
+def reverse_tunnel_log(compute: str) -> str:
+    out = node(compute, "sh", "-c", "cat ~/.hpc-vllm/services/hpc-vllm-reverse-*/service.log", user=USER)
+    return out.stdout
+
+
 def test_partition_between_compute_and_login_node(deployed):
+    """After the heal, bastion-a's sshd still holds the dead session and its listener; the tunnel's new
+    session ends it (roles/bastion/files/hpc-vllm-tunnel-session) instead of waiting ~50 s for TCP."""
     assert answers("a")
+    ended_before = reverse_tunnel_log(COMPUTE_A).count("ended older sessions of this tunnel")
     with Probe("a") as probe:
         partition(COMPUTE_A, BASTION_A, True)
         try:
@@ -160,9 +168,12 @@ def test_partition_between_compute_and_login_node(deployed):
         ok = wait_for(lambda: answers("a"), 180, 0.5)
         seconds = time.monotonic() - healed
         time.sleep(2)
+    ended = reverse_tunnel_log(COMPUTE_A).count("ended older sessions of this tunnel") - ended_before
     record("4. partition compute-a <-> bastion-a for 60 s", "back after the heal (goal 30 s)",
-           "answers again" if ok else "still down", ok, seconds, probe)
+           ("answers again" if ok else "still down") + f"; the new session ended the stale one {ended} time(s)",
+           ok, seconds, probe)
     assert ok
+    assert ended >= 1, "the stale session on bastion-a was not ended by the tunnel's new session"
 
 
 def test_kill_9_of_vllm(deployed):
@@ -178,6 +189,39 @@ def test_kill_9_of_vllm(deployed):
     record("5. kill -9 of vLLM", "the supervisor starts vLLM again; endpoint back once the model is loaded",
            "answers again" if ok else "still down", ok, seconds, probe)
     assert ok
+
+
+def active_units(compute: str) -> set[str]:
+    """hpc.vllm's active user systemd units on a compute node (the researcher's manager, lingering)."""
+    uid = node(compute, "id", "-u", user=USER).stdout.strip()
+    out = node(compute, "env", f"XDG_RUNTIME_DIR=/run/user/{uid}", "systemctl", "--user", "list-units", "hpc-vllm-*",
+               "--state=active", "--no-legend", "--plain", user=USER)
+    return {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
+
+
+def test_restart_of_the_compute_node(deployed):
+    """compute-b boots again (its container restarts). The researcher lingers there, so vLLM and the reverse
+    tunnels are user systemd units, enabled: they start at boot and the endpoint answers without Ansible."""
+    compute_b = CLUSTERS["b"][0]
+    before = active_units(compute_b)
+    assert "hpc-vllm-server.service" in before and any("reverse" in unit for unit in before), before
+    assert answers("b")
+    with Probe("b") as probe:
+        started = time.monotonic()
+        restart = run("podman", "restart", "-t", "10", compute_b, timeout=180)
+        assert restart.returncode == 0, restart.stderr
+        ok = wait_for(lambda: answers("b"), 300, 1)
+        seconds = time.monotonic() - started
+        time.sleep(2)
+    after = active_units(compute_b)
+    record("6. restart of the compute node (compute-b, lingering user)",
+           "vLLM and the reverse tunnels start at boot as user units; endpoint back without Ansible",
+           f"{len(after)} units active after boot, the same as before: {after == before}", ok and after == before,
+           seconds, probe)
+    # the controller's ssh_config names compute-b by address: written again should the restart change it
+    up = run(str(TOPOLOGY), "up", timeout=600)
+    assert up.returncode == 0, up.stderr
+    assert ok and after == before, (before, after)
 
 
 def test_primary_login_node_down_falls_back(deployed):

@@ -6,8 +6,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import subprocess
-import time
 
 import pytest
 import yaml
@@ -24,7 +22,6 @@ from ansible_collections.hpc.vllm.plugins.filter.tunnels import (
     tunnel_api_keys,
     tunnel_conflicts,
     tunnel_deployments,
-    tunnel_forced_command,
     tunnel_known_hosts,
     tunnel_login_nodes,
     tunnel_plans,
@@ -192,60 +189,15 @@ def test_ssh_options_fail_loudly_and_trust_nothing_new():
     assert 'RemoteCommand=%s' % TUNNEL_HOLD_COMMAND in options, 'the session that gets the connection TCP_NODELAY'
 
 
-REFUSAL = 'echo tunnel-only key: it runs no commands and opens no shell >&2; exit 1'
 
-
-def _forced(original_command):
-    """Run the forced command as sshd would (the login shell with -c), in a parent shell that plays sshd:
-    returns that parent and the pid of the forced command's process."""
-    env = dict(os.environ, SSH_ORIGINAL_COMMAND=original_command) if original_command is not None else {
-        k: v for k, v in os.environ.items() if k != 'SSH_ORIGINAL_COMMAND'}
-    parent = subprocess.Popen(['/bin/sh', '-c', 'sh -c "$1" & echo $!; wait $!', 'sshd', tunnel_forced_command(REFUSAL)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return parent, int(parent.stdout.readline())
-
-
-@pytest.mark.parametrize('original_command', [None, '', 'id', 'hpc-vllm-hold; id', 'hpc-vllm-hold id', 'internal-sftp'])
-def test_forced_command_refuses_every_other_request(original_command):
-    parent, dummy = _forced(original_command)
-    out, err = parent.communicate(timeout=10)
-    assert parent.returncode == 1
-    assert err.strip() == 'tunnel-only key: it runs no commands and opens no shell'
-    assert 'uid=' not in out
-
-
-def _running(pid):
-    try:
-        with open('/proc/%d/stat' % pid) as stat:
-            return stat.read().rsplit(')', 1)[1].split()[0] != 'Z'
-    except OSError:
-        return False
-
-
-def test_forced_command_holds_the_session_until_its_sshd_ends():
-    parent, pid = _forced(TUNNEL_HOLD_COMMAND)
-    try:
-        time.sleep(1.5)
-        assert parent.poll() is None, parent.communicate()
-        with open('/proc/%d/cmdline' % pid) as cmdline:
-            assert cmdline.read().split('\0')[:3] == ['tail', '-f', '/dev/null']
-    finally:
-        parent.kill()  # sshd gone (the connection dropped): the holder must follow within a second or two
-        parent.wait()
-    deadline = time.monotonic() + 10
-    while _running(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _running(pid), 'the holder outlived its sshd'
-
-
-def test_forced_command_takes_no_quote_in_the_refusal():
-    with pytest.raises(AnsibleFilterError, match='no quote'):
-        tunnel_forced_command("echo 'no' >&2; exit 1")
+def test_reverse_tunnels_leave_exit_on_forward_failure_to_the_login_node():
+    assert 'ExitOnForwardFailure=no' in tunnel_ssh_options('/k/known_hosts', 5, 3, 10, exit_on_forward_failure=False)
+    assert 'ExitOnForwardFailure=yes' in tunnel_ssh_options('/k/known_hosts', 5, 3, 10)
 
 
 def test_filter_module_lists_every_filter():
     assert sorted(FilterModule().filters()) == sorted([
-        'tunnel_slug', 'tunnel_ssh_options', 'tunnel_forced_command', 'tunnel_deployments', 'tunnel_conflicts', 'tunnel_login_nodes', 'tunnel_targets',
+        'tunnel_slug', 'tunnel_ssh_options', 'tunnel_deployments', 'tunnel_conflicts', 'tunnel_login_nodes', 'tunnel_targets',
         'tunnel_known_hosts', 'bastion_tunnel_keys', 'tunnel_plans', 'forward_tunnel_deployments', 'tunnel_api_keys',
         'endpoint_records'])
 
