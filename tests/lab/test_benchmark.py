@@ -1,5 +1,5 @@
-"""The benchmark command's smoke run on the deployed lab (lab/benchmark --quick does the same, plus the
-plots): P1-P3 run against the real endpoints and the report is made from their JSON. Figures are never
+"""The benchmark command's smoke run on the deployed lab (what lab/benchmark --quick does): P1-P3 run
+against the real endpoints, and the report and its plots are made from their JSON. Figures are never
 asserted here (they belong to docs/benchmarks/); the test proves each part measures what it says."""
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ def test_quick_benchmark_measures_both_paths_and_reports(deployed, tmp_path):
     # nothing of the plain ssh baseline stays behind (its key was copied into two nodes for the run)
     for node in ("hpcv-compute-a", "hpcv-laptop"):
         assert run("podman", "exec", node, "test", "-e", "/tmp/hpcv-bench-key").returncode == 1
-    report = run(sys.executable, str(BENCH / "report.py"), str(out), str(tmp_path), "--no-plots")
+    report = run(sys.executable, str(BENCH / "report.py"), str(out), str(tmp_path), timeout=120)
     assert report.returncode == 0, report.stderr
     markdown = (tmp_path / "benchmarks.md").read_text()
     assert "lab/benchmark --quick" in markdown and "not measured in this run" in markdown  # P4, P5
+    for plot in ("latency_cdf.png", "throughput.png"):
+        assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({plot})" in markdown

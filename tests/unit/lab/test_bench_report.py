@@ -316,7 +316,6 @@ def test_no_plots_needs_no_matplotlib_and_links_only_existing_plots(run, result,
 
 
 def test_plots(run, result, tmp_path):
-    pytest.importorskip('matplotlib')
     code, markdown, dummy = run(result)
     assert code == 0
     for name in ('latency_cdf.png', 'throughput.png'):
