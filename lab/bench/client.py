@@ -20,7 +20,7 @@ def latency(port, count, key):
     headers = {'Authorization': 'Bearer ' + key}
     connection = http.client.HTTPConnection(HOST, port, timeout=30)
     samples = []
-    for _ in range(count + 5):
+    for dummy in range(count + 5):
         start = time.perf_counter()
         connection.request('GET', '/v1/models', headers=headers)
         response = connection.getresponse()

@@ -189,7 +189,6 @@ def test_ssh_options_fail_loudly_and_trust_nothing_new():
     assert 'RemoteCommand=%s' % TUNNEL_HOLD_COMMAND in options, 'the session that gets the connection TCP_NODELAY'
 
 
-
 def test_reverse_tunnels_leave_exit_on_forward_failure_to_the_login_node():
     assert 'ExitOnForwardFailure=no' in tunnel_ssh_options('/k/known_hosts', 5, 3, 10, exit_on_forward_failure=False)
     assert 'ExitOnForwardFailure=yes' in tunnel_ssh_options('/k/known_hosts', 5, 3, 10)
