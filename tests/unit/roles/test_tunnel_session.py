@@ -40,9 +40,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def session(direction, port, command=TUNNEL_HOLD_COMMAND, listen=False, client=COMPUTE_A):
+def session(direction, port, command=TUNNEL_HOLD_COMMAND, listen=False, client=COMPUTE_A, path=None):
     """A fake sshd running the script; returns (sshd process, the script's pid)."""
     env = {k: v for k, v in os.environ.items() if k not in ('SSH_ORIGINAL_COMMAND', 'HPC_VLLM_TUNNEL')}
+    if path:
+        env['PATH'] = path
     env['SSH_CONNECTION'] = '%s 40000 %s 22' % (client, LOGIN)
     if command is not None:
         env['SSH_ORIGINAL_COMMAND'] = command
@@ -135,6 +137,16 @@ def test_reverse_session_ends_when_the_port_is_not_its_own(cleanup):
         other.close()
     assert sshd.returncode == 1
     assert 'this tunnel does not hold 127.0.0.1:%d (another process does' % port in err
+
+
+def test_without_ss_the_listener_check_is_skipped(cleanup, tmp_path):
+    """A login node without ss (or with one too old for the filter) keeps its tunnels."""
+    for tool in ('pgrep', 'tail', 'tr', 'grep', 'cut', 'sed', 'hostname', 'id'):
+        found = [d for d in os.environ['PATH'].split(os.pathsep) if os.access(os.path.join(d, tool), os.X_OK)]
+        os.symlink(os.path.join(found[0], tool), str(tmp_path / tool))
+    sshd, pid = session('reverse', free_port(), path=str(tmp_path))
+    cleanup.append(sshd)
+    assert holds(pid), sshd.communicate(timeout=5)
 
 
 def test_reverse_session_ends_the_stale_session_of_the_same_tunnel(cleanup):
