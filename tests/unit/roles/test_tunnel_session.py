@@ -40,11 +40,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def session(direction, port, command=TUNNEL_HOLD_COMMAND, listen=False, client=COMPUTE_A, path=None):
+def session(direction, port, command=TUNNEL_HOLD_COMMAND, listen=False, client=COMPUTE_A):
     """A fake sshd running the script; returns (sshd process, the script's pid)."""
     env = {k: v for k, v in os.environ.items() if k not in ('SSH_ORIGINAL_COMMAND', 'HPC_VLLM_TUNNEL')}
-    if path:
-        env['PATH'] = path
     env['SSH_CONNECTION'] = '%s 40000 %s 22' % (client, LOGIN)
     if command is not None:
         env['SSH_ORIGINAL_COMMAND'] = command
@@ -124,29 +122,46 @@ def test_reverse_session_holds_when_its_sshd_has_the_listener(cleanup):
     assert holds(pid), sshd.communicate(timeout=5)
 
 
-def test_reverse_session_ends_when_the_port_is_not_its_own(cleanup):
+def test_reverse_session_ends_without_a_listener(cleanup):
+    """sshd refused the -R (nothing listens): the session ends and says so."""
     port = free_port()
-    other = socket.socket()  # another process (another user, as far as the session knows) holds the port
-    other.bind(('127.0.0.1', port))
-    other.listen(1)
-    try:
-        sshd, dummy = session('reverse', port)
-        cleanup.append(sshd)
-        out, err = sshd.communicate(timeout=10)
-    finally:
-        other.close()
-    assert sshd.returncode == 1
-    assert 'this tunnel does not hold 127.0.0.1:%d (another process does' % port in err
-
-
-def test_without_ss_the_listener_check_is_skipped(cleanup, tmp_path):
-    """A login node without ss (or with one too old for the filter) keeps its tunnels."""
-    for tool in ('pgrep', 'tail', 'tr', 'grep', 'cut', 'sed', 'hostname', 'id'):
-        found = [d for d in os.environ['PATH'].split(os.pathsep) if os.access(os.path.join(d, tool), os.X_OK)]
-        os.symlink(os.path.join(found[0], tool), str(tmp_path / tool))
-    sshd, pid = session('reverse', free_port(), path=str(tmp_path))
+    sshd, dummy = session('reverse', port)
     cleanup.append(sshd)
-    assert holds(pid), sshd.communicate(timeout=5)
+    out, err = sshd.communicate(timeout=10)
+    assert sshd.returncode == 1
+    assert 'this tunnel does not hold 127.0.0.1:%d (sshd refused the forwarding)' % port in err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='needs root to listen as another user')
+def test_reverse_session_ends_when_another_user_holds_the_port(cleanup):
+    port = free_port()
+    nobody = subprocess.Popen(
+        [sys.executable, '-c', 'import socket, sys, time\ns = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))\n'
+         's.listen(1); print("up", flush=True); time.sleep(60)', str(port)],
+        preexec_fn=lambda: os.setuid(65534), stdout=subprocess.PIPE, text=True)
+    cleanup.append(nobody)
+    assert nobody.stdout.readline().strip() == 'up'
+    sshd, dummy = session('reverse', port)
+    cleanup.append(sshd)
+    out, err = sshd.communicate(timeout=10)
+    assert sshd.returncode == 1
+    assert 'this tunnel does not hold 127.0.0.1:%d (user id 65534 does)' % port in err
+
+
+def test_reverse_session_leaves_the_port_to_another_live_tunnel_of_the_user(cleanup):
+    """Two addresses of one login node (IPv4 and IPv6, say): two tunnels of one compute node, one port.
+    The one that got the port keeps it; the other ends, and neither ends the other."""
+    port = free_port()
+    first, first_holder = session('reverse', port, listen=True, client=COMPUTE_A)
+    cleanup.append(first)
+    assert holds(first_holder)
+    second, dummy = session('reverse', port, client=COMPUTE_B)
+    cleanup.append(second)
+    out, err = second.communicate(timeout=10)
+    assert second.returncode == 1
+    assert ('127.0.0.1:%d is held by another tunnel session of this user (from %s to %s); not this one'
+            % (port, COMPUTE_A, LOGIN)) in err
+    assert first.poll() is None and running(first_holder)
 
 
 def test_reverse_session_ends_the_stale_session_of_the_same_tunnel(cleanup):
