@@ -312,7 +312,7 @@ def main(argv: list[str]) -> int:
         result["p1_latency"] = p1_latency(1 if args.quick else 3, 100 if args.quick else 300)
     if "p2" in parts:
         result["p2_throughput"] = p2_throughput(1 if args.quick else 3, [1, 16] if args.quick else [1, 16, 64],
-                                                32 if args.quick else 256)
+                                                64 if args.quick else 256)
     if "p3" in parts:
         result["p3_recovery"] = p3_recovery()
     if "p4" in parts:

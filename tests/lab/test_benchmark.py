@@ -32,7 +32,9 @@ def test_quick_benchmark_measures_both_paths_and_reports(deployed, tmp_path):
     for level in levels:
         # (client.py fails the run unless every stream brought exactly the tokens it asked for)
         assert level["direct_tok_s"] > 0 and level["tunnel_tok_s"] > 0
-        assert level["tunnel_ssh_cpu_s_per_1k_tokens"] > 0, "the tunnel's ssh processes did the work"
+    # the CPU time of the tunnel's ssh processes is counted (in clock ticks: the 1024 tokens of 16 streams
+    # take several, one stream's 64 tokens may take less than one)
+    assert levels[1]["tunnel_ssh_cpu_s_per_1k_tokens"] > 0, "no CPU time counted for the tunnel's ssh processes"
     assert result["p3_recovery"]["source"] == "build/lab/faults.json"
     # nothing of the plain ssh baseline stays behind (its key was copied into two nodes for the run)
     for node in ("hpcv-compute-a", "hpcv-laptop"):
