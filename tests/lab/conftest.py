@@ -1,8 +1,15 @@
 """The deployed lab, shared by the modules that need it: lab/topology up, then deploy.yml twice (the
 second run with the audit callback on, its log kept for the audit tests). Deploying once per session
-instead of once per module keeps tests/run inside its time budget."""
+instead of once per module keeps tests/run inside its time budget.
+
+The lab tests never skip: on a host that cannot run the lab, collection stops with what is missing
+(a skipped lab test would let a broken lab pass unnoticed)."""
 
 from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
 
 import pytest
 
@@ -10,10 +17,15 @@ from lablib import SECRETS, TOPOLOGY, deploy, failure_messages, run
 
 AUDIT_CALLBACK = "hpc.vllm.jsonl_audit"
 
+MISSING = [what for what, ok in (("root", os.geteuid() == 0), ("podman", shutil.which("podman") is not None),
+                                 ("ansible_runner (the controller venv)", importlib.util.find_spec("ansible_runner")))
+           if not ok]
+if MISSING:
+    raise pytest.UsageError(f"tests/lab needs {', '.join(MISSING)}; run them with: tests/run topology")
+
 
 @pytest.fixture(scope="session")
 def deployed(tmp_path_factory):
-    pytest.importorskip("ansible_runner")
     up = run(str(TOPOLOGY), "up", timeout=600)
     assert up.returncode == 0, f"lab/topology up failed:\n{up.stdout}\n{up.stderr}"
     assert SECRETS.stat().st_mode & 0o077 == 0, "lab/controller-env.sh makes the key file 0600"

@@ -15,8 +15,6 @@ its container, and every background tunnel is killed by its pid.
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -25,7 +23,6 @@ import pytest
 
 from lablib import changed, failure_messages, node, run, run_playbook, task_results, wait_for
 
-ansible_runner = pytest.importorskip("ansible_runner")
 
 REPO = Path(__file__).resolve().parents[2]
 TOPOLOGY = REPO / "lab" / "topology"
@@ -46,11 +43,6 @@ PORT = 8020
 SESSION_SCRIPT = f"{HOME}/.hpc-vllm/bin/hpc-vllm-tunnel-session"
 INSTALL_SCRIPT = "Install the session script that every tunnel key runs"
 SCRIPT_DIRS = "Create the directories of the session script"
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("podman") is None,
-    reason="needs root and podman (the lab host)",
-)
 
 
 def ssh_argv(target: str, *args: str, limit: int = 15, command: tuple[str, ...] = ()) -> list[str]:

@@ -7,11 +7,8 @@ from __future__ import annotations
 import json
 import sys
 
-import pytest
-
 from lablib import REPO, run
 
-pytest.importorskip("ansible_runner")
 
 BENCH = REPO / "lab" / "bench"
 

@@ -22,7 +22,6 @@ from lablib import (CLIENT, CLUSTERS, INVENTORY, LAPTOP, MODEL, OTHER, PLAYBOOKS
                     api_key, changed, deploy, failure_messages, http, node, pids, run, run_playbook, task_results,
                     tcp_listeners, wait_for)
 
-ansible_runner = pytest.importorskip("ansible_runner")
 
 CHECK_TASK = "Check every endpoint through both hops"
 

@@ -21,7 +21,6 @@ import pytest
 from lablib import (CLUSTERS, LAPTOP, REMOTE_PORT, REPO, TOPOLOGY, USER, answers, api_key, deploy, failure_messages,
                     http, node, pids, run, tcp_listeners, wait_for)
 
-pytest.importorskip("ansible_runner")
 
 REPORT = REPO / "build" / "lab"
 COMPUTE_A, (BASTION_A,), LOCAL_A = CLUSTERS["a"]

@@ -20,7 +20,6 @@ import pytest
 from lablib import (CLIENT, CLUSTERS, INVENTORY, LAPTOP, MODEL, PLAYBOOKS, REPO, USER, answers, api_key, changed,
                     deploy, failure_messages, node, pids, run, run_playbook, task_results, wait_for)
 
-ansible_runner = pytest.importorskip("ansible_runner")
 
 HOME = f"/home/{USER}"
 ENDPOINTS = f"{HOME}/.hpc-vllm/endpoints"
