@@ -21,14 +21,14 @@ MISSING = [what for what, ok in (("root", os.geteuid() == 0), ("podman", shutil.
                                  ("ansible_runner (the controller venv)", importlib.util.find_spec("ansible_runner")))
            if not ok]
 if MISSING:
-    raise pytest.UsageError(f"tests/lab needs {', '.join(MISSING)}; run them with: tests/run topology")
+    raise pytest.UsageError(f"tests/lab needs {', '.join(MISSING)}; run them with: tests/run lab")
 
 
 @pytest.fixture(scope="session")
 def deployed(tmp_path_factory):
     up = run(str(TOPOLOGY), "up", timeout=600)
     assert up.returncode == 0, f"lab/topology up failed:\n{up.stdout}\n{up.stderr}"
-    assert SECRETS.stat().st_mode & 0o077 == 0, "lab/controller-env.sh makes the key file 0600"
+    assert SECRETS.stat().st_mode & 0o077 == 0, "lab/lab-env.sh makes the key file 0600"
     tmp = tmp_path_factory.mktemp("deploy")
     audit = tmp / "audit" / "enterprise.jsonl"
     first = deploy(tmp)

@@ -76,6 +76,7 @@ INVENTORY = REPO / "inventories" / "lab" / "hosts.yml"
 PLAYBOOKS = REPO / "playbooks"
 SECRETS = REPO / "build" / "lab" / "secrets.yml"
 USER, OTHER = "researcher", "mallory"
+USER_UID = 1500  # lab/topology's RESEARCHER_UID
 LAPTOP = "hpcv-laptop"
 CLUSTERS = {  # name: (compute node, login nodes, local port)
     "a": ("hpcv-compute-a", ["hpcv-bastion-a"], 18000),

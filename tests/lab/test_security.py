@@ -3,7 +3,7 @@ may and may not be, the modes of every file that holds a secret, host-key pinnin
 that get no pty and no other port, and listeners no other host can reach. Each refusal is paired with a
 control that succeeds, so that a check cannot pass because nothing was there.
 
-Run as root on the lab host with the controller venv (tests/run topology does):
+Run as root on the lab host with the controller venv (tests/run lab does):
 
     python -m pytest tests/lab/test_security.py -q -p no:cacheprovider
 """

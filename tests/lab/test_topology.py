@@ -226,7 +226,7 @@ def test_users(lab, node, user, uid):
 def _ansible(pattern: str, *args: str) -> dict:
     venv_bin = Path(os.environ.get("VIRTUAL_ENV", "")) / "bin"
     ansible = venv_bin / "ansible" if (venv_bin / "ansible").exists() else shutil.which("ansible")
-    assert ansible is not None, "ansible is not installed: run the lab tests in the controller venv (tests/run topology)"
+    assert ansible is not None, "ansible is not installed: run the lab tests in the controller venv (tests/run lab)"
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_HOST_KEY_CHECKING="True")
     out = subprocess.run([str(ansible), "-i", str(INVENTORY), pattern, *args], capture_output=True, text=True,
