@@ -1,6 +1,7 @@
 """Security properties of a deployed lab that test_double_hop.py does not already show: where the API key
 may and may not be, the modes of every file that holds a secret, host-key pinning everywhere, tunnel keys
-that get no pty and no other port, and listeners no other host can reach. Each refusal is paired with a
+that get no pty and no other port, listeners no other host can reach, and no socket of the deployment
+off loopback on any node. Each refusal is paired with a
 control that succeeds, so that a check cannot pass because nothing was there.
 
 Run as root on the lab host with the controller venv (tests/run lab does):
@@ -10,6 +11,8 @@ Run as root on the lab host with the controller venv (tests/run lab does):
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 
@@ -132,3 +135,51 @@ def test_listeners_unreachable_from_other_hosts(deployed):
         if laptop_ip:
             assert not connects(BASTION_A, laptop_ip[0], port)
         assert connects(LAPTOP, "127.0.0.1", port)
+
+
+# Runs on a node as root: every TCP listener and bound UDP socket of a uid, from /proc/net/{tcp,udp}{,6}
+# (address, port, state), so that no socket of the deployment's processes escapes the scan, whoever opened it.
+SOCKETS_OF_UID = r"""
+import ipaddress, json, socket, sys
+uid, found = sys.argv[1], []
+for proto in ("tcp", "tcp6", "udp", "udp6"):
+    for line in open("/proc/net/" + proto).read().splitlines()[1:]:
+        f = line.split()
+        local, state, owner = f[1], f[3], f[7]
+        if owner != uid or (proto.startswith("tcp") and state != "0A"):  # 0A: LISTEN; UDP: every bound socket
+            continue
+        raw, port = local.split(":")
+        data = bytes.fromhex(raw)
+        # /proc prints the address as 32-bit words in host byte order
+        words = b"".join(data[i:i + 4][::-1] for i in range(0, len(data), 4))
+        found.append([proto, str(ipaddress.ip_address(words)), int(port, 16)])
+print(json.dumps(found))
+"""
+
+
+def is_loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback  # ::ffff:127.0.0.1 too
+
+
+def test_no_socket_of_the_deployment_listens_off_loopback(deployed):
+    """vLLM's API server, engine and workers, the tunnels on every node: every socket the deployment's user
+    listens on (TCP) or binds (UDP) is on loopback. vLLM's CPU workers bind torch.distributed/gloo ports on
+    the cluster address unless VLLM_HOST_IP and GLOO_SOCKET_IFNAME say otherwise (vllm_server sets them)."""
+    uid = node(COMPUTE_A, "id", "-u", USER).stdout.strip()
+    off_loopback, seen = {}, {}
+    for name in NODES:
+        out = node(name, "python3", "-c", SOCKETS_OF_UID, uid)
+        assert out.returncode == 0, out.stderr
+        sockets = json.loads(out.stdout)
+        seen[name] = {port for proto, address, port in sockets}
+        off_loopback[name] = [s for s in sockets if not is_loopback(s[1])]
+    print("sockets of the deployment per node:", {name: sorted(ports) for name, ports in seen.items()})
+    assert off_loopback == {name: [] for name in NODES}
+    # control: the scan sees the deployment's known listeners (vLLM, the login nodes' tunnels, the laptop's)
+    for compute, logins, local_port in CLUSTERS.values():
+        assert VLLM_PORT in seen[compute]
+        assert len(seen[compute]) > 1, "the engine's own sockets (gloo) were not found"
+        for login in logins:
+            assert REMOTE_PORT in seen[login]
+        assert local_port in seen[LAPTOP]
