@@ -6,20 +6,9 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import importlib.util
-import os
+from ansible_collections.hpc.vllm.tests.unit.scripts import load_script
 
-DURATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'durations.py')
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location('hpc_vllm_durations', DURATIONS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-durations = _load()
+durations = load_script('hpc_vllm_durations', 'tests', 'durations.py')
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" tests="4">

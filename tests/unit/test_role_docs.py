@@ -7,24 +7,15 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import importlib.util
 import numbers
 import os
 
 import pytest
 
-
-def _load_role_docs():
-    # tests/ is no package; load the tool by path so that this works in a checkout and in the
-    # ansible_collections/hpc/vllm tree that links to it.
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'role_docs.py')
-    spec = importlib.util.spec_from_file_location('hpc_vllm_role_docs', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from ansible_collections.hpc.vllm.tests.unit.scripts import load_script
 
 
-role_docs = _load_role_docs()
+role_docs = load_script('hpc_vllm_role_docs', 'tests', 'role_docs.py')
 ROLES = role_docs.find_roles()
 
 

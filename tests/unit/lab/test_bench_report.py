@@ -11,7 +11,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
-import importlib.util
 import json
 import os
 import subprocess
@@ -19,20 +18,14 @@ import sys
 
 import pytest
 
+from ansible_collections.hpc.vllm.tests.unit.scripts import load_script
+
 REPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'lab', 'bench', 'report.py')
 PARTS = ('p1_latency', 'p2_throughput', 'p3_recovery', 'p4_deploy', 'p5_scaling')
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 
-def _load_report():
-    # lab/ is no package: load the script by path, as tests/unit/test_role_docs.py loads role_docs.py
-    spec = importlib.util.spec_from_file_location('hpc_vllm_bench_report', REPORT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-report = _load_report()
+report = load_script('hpc_vllm_bench_report', 'lab', 'bench', 'report.py')
 
 
 def _series(label, base):

@@ -6,22 +6,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import asyncio
-import importlib.util
-import os
 
 import pytest
 
-GUARD_PATH = os.path.join(
-    os.path.dirname(__file__), "..", "..", "..", "roles", "vllm_server", "files", "hpc_vllm_guard.py"
-)
+from ansible_collections.hpc.vllm.tests.unit.scripts import load_script
+
 KEY = "s3cret-key"
 
 
 def load_guard():
-    spec = importlib.util.spec_from_file_location("hpc_vllm_guard", GUARD_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("hpc_vllm_guard", "roles", "vllm_server", "files", "hpc_vllm_guard.py")
 
 
 async def inner_app(scope, receive, send):
