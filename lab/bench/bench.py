@@ -282,8 +282,10 @@ def machine() -> dict:
     memory = int(Path("/proc/meminfo").read_text().split()[1]) / 2**20
     os_name = next((line.split("=", 1)[1].strip('"') for line in Path("/etc/os-release").read_text().splitlines()
                     if line.startswith("PRETTY_NAME=")), "unknown")
-    vllm = in_node(COMPUTE, "sh", "-c", "ls -d ~/.hpc-vllm/venv/lib/python3*/site-packages/vllm*.dist-info "
-                   "2>/dev/null | head -1", check=False).stdout.strip()
+    # the lab's site venv (inventories/lab), or the role's own where an inventory installs one
+    vllm = in_node(COMPUTE, "sh", "-c", "ls -d /opt/site/vllm/lib/python3*/site-packages/vllm*.dist-info "
+                   "~/.hpc-vllm/venv/lib/python3*/site-packages/vllm*.dist-info 2>/dev/null | head -1",
+                   check=False).stdout.strip()
     return {"cpu": cpu, "cpus": os.cpu_count(), "memory_gib": round(memory, 1), "kernel": platform.release(),
             "os": os_name, "podman": sh("podman", "--version").stdout.split()[-1],
             "openssh": in_node(BASTION, "ssh", "-V").stderr.split(",")[0].strip(),

