@@ -140,7 +140,7 @@ def test_listeners_unreachable_from_other_hosts(deployed):
 # Runs on a node as root: every TCP listener and bound UDP socket of a uid, from /proc/net/{tcp,udp}{,6}
 # (address, port, state), so that no socket of the deployment's processes escapes the scan, whoever opened it.
 SOCKETS_OF_UID = r"""
-import ipaddress, json, socket, sys
+import ipaddress, json, sys
 uid, found = sys.argv[1], []
 for proto in ("tcp", "tcp6", "udp", "udp6"):
     for line in open("/proc/net/" + proto).read().splitlines()[1:]:
