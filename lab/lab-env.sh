@@ -4,7 +4,7 @@
 # site vLLM venv, model), exports its paths (HPC_VLLM_IMAGE, HPC_VLLM_WHEELHOUSE, HPC_VLLM_SITE_VENV,
 # HPC_VLLM_MODEL) and makes the lab's API key file.
 # Expects REPO (the checkout) to be set.
-"$REPO/lab/build"
+"$REPO/lab/build" || return 1
 set -a
 # shellcheck source=/dev/null
 . "${HPC_VLLM_CACHE:-/var/cache/hpc-vllm}/lab.env"
