@@ -165,12 +165,16 @@ def _reachable_addresses(bastion):
     return [entry['address'] for entry in bastion.get('addresses') or [] if entry.get('reachable')]
 
 
-def tunnel_known_hosts(tunnel, bastion_hosts, hostvars):
+def tunnel_known_hosts(tunnel, bastion_hosts, hostvars, previous=None, unanswered=()):
     """known_hosts lines for every bastion entry of a tunnel plan, named by the entry's host name.
 
     Both sides connect with HostKeyAlias set to the entry's host, so one line per host key of every login
     node behind that name (the nodes the compute node reached) is what they accept: a round-robin alias
     accepts exactly its own login nodes, and nothing is learnt on first use.
+
+    A login node that did not answer in this run (``unanswered``, from tunnel_unanswered) published no
+    host keys: for its entry the lines of ``previous`` (the file as the last run pinned it) are kept, so
+    that the tunnel to it, kept as it was, still knows it when it answers again.
     """
     lines = []
     for bastion in tunnel['bastions']:
@@ -180,29 +184,72 @@ def tunnel_known_hosts(tunnel, bastion_hosts, hostvars):
                 line = '%s %s' % (bastion['host'], ' '.join(key.split()[:2]))
                 if line not in lines:
                     lines.append(line)
+    kept_hosts = set(entry['bastion']['host'] for entry in unanswered)
+    for line in (previous or '').splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[0] in kept_hosts and ' '.join(fields[:3]) not in lines:
+            lines.append(' '.join(fields[:3]))
     return lines
 
 
-def tunnel_targets(tunnel, service_prefix, bastion_hosts, hostvars):
+def _service(service_prefix, address):
+    return service_prefix + tunnel_slug(address.replace(':', '-'))
+
+
+def _entry(bastion):
+    return dict((key, value) for key, value in bastion.items() if key != 'addresses')
+
+
+def tunnel_targets(tunnel, service_prefix, bastion_hosts, hostvars, down=()):
     """The reverse tunnels of a plan: one per reachable address of every bastion entry, first entry first.
 
     A login alias that round-robins over several nodes gets a tunnel to each of them, so the laptop meets
     this node's tunnel whichever node the alias sends it to. An address reached through two entries gets
-    one tunnel. Each target names its service and the login node(s) that own its address.
+    one tunnel. Each target names its service and the login node(s) that own its address. While login
+    nodes are ``down`` (they did not answer Ansible), an address that no other login node owns may be
+    theirs: it is left to tunnel_unanswered.
     """
+    answered = [host for host in bastion_hosts if host not in down]
     targets, seen = [], set()
     for bastion in tunnel['bastions']:
         for address in _reachable_addresses(bastion):
             if address in seen:
                 continue
             seen.add(address)
+            login_nodes = tunnel_login_nodes([address], answered, hostvars)
+            if down and not login_nodes:
+                continue
             targets.append({
-                'bastion': dict((key, value) for key, value in bastion.items() if key != 'addresses'),
+                'bastion': _entry(bastion),
                 'address': address,
-                'service': service_prefix + tunnel_slug(address.replace(':', '-')),
-                'login_nodes': tunnel_login_nodes([address], bastion_hosts, hostvars),
+                'service': _service(service_prefix, address),
+                'login_nodes': login_nodes,
             })
     return targets
+
+
+def tunnel_unanswered(tunnel, service_prefix, bastion_hosts, hostvars, down=()):
+    """The addresses of a plan's login nodes that this run cannot use, though a later moment may.
+
+    Those the compute node resolved but did not reach, and, while login nodes are ``down`` (they did not
+    answer Ansible: maintenance, a reboot), those it reached that no login node which answered owns. The
+    tunnels to them are kept as the last run made them, and keep trying by themselves (tunnel_targets
+    leaves them out, so nothing rewrites, restarts or removes them).
+    """
+    answered = [host for host in bastion_hosts if host not in down]
+    targeted = set(target['address'] for target in tunnel_targets(tunnel, service_prefix, bastion_hosts, hostvars, down))
+    unanswered, seen = [], set()
+    for bastion in tunnel['bastions']:
+        for entry in bastion.get('addresses') or []:
+            address = entry.get('address')
+            if not address or address in seen or address in targeted:
+                continue
+            seen.add(address)
+            if entry.get('reachable') and not (down and not tunnel_login_nodes([address], answered, hostvars)):
+                continue
+            unanswered.append({'bastion': _entry(bastion), 'address': address, 'service': _service(service_prefix, address),
+                               'reached': bool(entry.get('reachable'))})
+    return unanswered
 
 
 def bastion_tunnel_keys(tunnels, login_node, hostvars, forward_keys):
@@ -223,6 +270,31 @@ def bastion_tunnel_keys(tunnels, login_node, hostvars, forward_keys):
                 keys.append({'name': tunnel['name'], 'direction': direction, 'public_key': public_key,
                              'port': tunnel['remote_port']})
     return keys
+
+
+def bastion_port_problems(tunnel_keys, listeners):
+    """The reverse tunnels of ``bastion_tunnel_keys`` that could never listen on this login node.
+
+    ``listeners`` is what hpc.vllm.tcp_listeners reported for their ports. A port fails when another user
+    listens on it (``taken_by``: their users and addresses), or when it is below the lowest port a user
+    without root may listen on (``privileged``). One entry per deployment and port, in the keys' order.
+    """
+    problems, seen = [], set()
+    uid, start = listeners.get('uid'), listeners.get('unprivileged_port_start', 1024)
+    for key in tunnel_keys:
+        port = int(key['port'])
+        if key.get('direction') != 'reverse' or (key['name'], port) in seen:
+            continue
+        seen.add((key['name'], port))
+        others = [entry for entry in listeners.get('ports', {}).get(str(port)) or [] if not entry.get('ours')]
+        privileged = uid != 0 and port < start
+        if others or privileged:
+            problems.append({
+                'name': key['name'], 'port': port, 'privileged': privileged,
+                'taken_by': sorted(set(entry['user'] for entry in others)),
+                'addresses': [entry['address'] for entry in others],
+            })
+    return problems
 
 
 def tunnel_plans(compute_hosts, hostvars):
@@ -253,7 +325,8 @@ def forward_tunnel_deployments(compute_hosts, hostvars, bastion_hosts):
             'remote_port': int(plan['remote_port']),
             'bastions': [dict((key, bastion[key]) for key in ('host', 'port', 'user') if key in bastion)
                          for bastion in plan['bastions'] if _reachable_addresses(bastion)],
-            'known_hosts': tunnel_known_hosts(plan, bastion_hosts, hostvars),
+            # as the compute node pinned them (with those of login nodes that did not answer), else from the facts
+            'known_hosts': hv.get('hpc_vllm_known_hosts') or tunnel_known_hosts(plan, bastion_hosts, hostvars),
             'model': endpoint['model'],
         })
     return deployments
@@ -307,8 +380,10 @@ class FilterModule(object):
             'tunnel_conflicts': tunnel_conflicts,
             'tunnel_login_nodes': tunnel_login_nodes,
             'tunnel_targets': tunnel_targets,
+            'tunnel_unanswered': tunnel_unanswered,
             'tunnel_known_hosts': tunnel_known_hosts,
             'bastion_tunnel_keys': bastion_tunnel_keys,
+            'bastion_port_problems': bastion_port_problems,
             'tunnel_plans': tunnel_plans,
             'forward_tunnel_deployments': forward_tunnel_deployments,
             'tunnel_api_keys': tunnel_api_keys,

@@ -21,6 +21,7 @@ import struct
 
 LISTEN = '0A'
 TABLES = (('/proc/net/tcp', socket.AF_INET), ('/proc/net/tcp6', socket.AF_INET6))
+UNPRIVILEGED_PORT_START = '/proc/sys/net/ipv4/ip_unprivileged_port_start'
 
 
 def decode_address(hex_address, family):
@@ -57,3 +58,15 @@ def listeners(ports, tables=TABLES):
         for port, address, uid in parse_table(text, family, set(ports)):
             result[port].append((address, uid))
     return result
+
+
+def unprivileged_port_start(path=UNPRIVILEGED_PORT_START):
+    """The lowest port a user without CAP_NET_BIND_SERVICE may listen on (net.ipv4.ip_unprivileged_port_start).
+
+    Kernels before 4.11 have no such setting and keep the historic 1024; so does an unreadable file.
+    """
+    try:
+        with open(path) as handle:
+            return int(handle.read().strip())
+    except (IOError, OSError, ValueError):
+        return 1024

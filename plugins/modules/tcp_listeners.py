@@ -20,6 +20,8 @@ description:
     the module runs as.
   - Built for shared login nodes, where another user's processes are hidden but their listener on a
     loopback port would still take the port a tunnel needs.
+  - It also reports the lowest port the user may listen on (RV(unprivileged_port_start)), so that a
+    port below it can be refused before a tunnel is started there.
   - The module only reads; it never reports RV(ignore:changed).
 attributes:
   check_mode:
@@ -57,6 +59,13 @@ uid:
   returned: always
   type: int
   sample: 1500
+unprivileged_port_start:
+  description:
+    - The lowest port a user without root (or C(CAP_NET_BIND_SERVICE)) may listen on, from
+      C(/proc/sys/net/ipv4/ip_unprivileged_port_start); V(1024) where the kernel has no such setting.
+  returned: always
+  type: int
+  sample: 1024
 ports:
   description: For each port asked (as a string key), its listening sockets; V([]) when nobody listens.
   returned: always
@@ -74,7 +83,7 @@ import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpc.vllm.plugins.module_utils._tcp_listeners import listeners
+from ansible_collections.hpc.vllm.plugins.module_utils._tcp_listeners import listeners, unprivileged_port_start
 
 
 def _user(uid):
@@ -96,7 +105,7 @@ def main():
         module.fail_json(msg='/proc/net/tcp is missing: tcp_listeners works on Linux only')
     uid = os.getuid()
     found = listeners(module.params['ports'])
-    module.exit_json(changed=False, uid=uid, ports=dict(
+    module.exit_json(changed=False, uid=uid, unprivileged_port_start=unprivileged_port_start(), ports=dict(
         (str(port), [dict(address=address, uid=owner, user=_user(owner), ours=owner == uid)
                      for address, owner in entries])
         for port, entries in found.items()))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -110,6 +111,37 @@ def http(name: str, port: int, path: str = "/v1/models", user: str = USER, key: 
 
 def answers(cluster: str) -> bool:
     return http(LAPTOP, CLUSTERS[cluster][2], key=api_key(), timeout=5) == 200
+
+
+class Probe:
+    """One request each ``interval`` seconds (one a second by default) through the laptop's endpoint of a
+    cluster, in a thread, while a fault or a bad change runs; ``failed`` counts the requests that got no 200."""
+
+    def __init__(self, cluster: str, interval: float = 1.0):
+        self.port = CLUSTERS[cluster][2]
+        self.interval = interval
+        self.key = api_key()
+        self.results: list[tuple[float, bool]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self.results.append((started, http(LAPTOP, self.port, key=self.key, timeout=3) == 200))
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for dummy, ok in self.results if not ok)
 
 
 def tcp_listeners(name: str, port: int) -> set[str]:

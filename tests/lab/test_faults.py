@@ -13,13 +13,13 @@ Run as root on the lab host with the controller venv (tests/run lab does):
 from __future__ import annotations
 
 import json
-import threading
+import os
 import time
 
 import pytest
 
-from lablib import (CLUSTERS, LAPTOP, REMOTE_PORT, REPO, TOPOLOGY, USER, answers, api_key, deploy, failure_messages,
-                    http, node, pids, run, tcp_listeners, wait_for)
+from lablib import (CLUSTERS, LAPTOP, REMOTE_PORT, REPO, TOPOLOGY, USER, Probe, answers, changed, deploy, failure_messages,
+                    node, pids, run, task_results, tcp_listeners, wait_for)
 
 
 REPORT = REPO / "build" / "lab"
@@ -29,35 +29,7 @@ SSH_A = f"^(/usr/bin/)?ssh .*-R 127.0.0.1:{REMOTE_PORT}:"  # the compute node's 
 AUTOSSH = r"^\S*autossh "  # Debian runs /usr/lib/autossh/autossh behind a wrapper
 HOLDER = "^tail -f /dev/null --pid="  # the session a tunnel holds on its login node (tunnel_forced_command)
 RESULTS: list[dict] = []
-
-
-class Probe:
-    """One request a second through the laptop's endpoint of a cluster, in a thread, while a fault runs."""
-
-    def __init__(self, cluster: str):
-        self.port = CLUSTERS[cluster][2]
-        self.key = api_key()
-        self.results: list[tuple[float, bool]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self.results.append((started, http(LAPTOP, self.port, key=self.key, timeout=3) == 200))
-            self._stop.wait(max(0.0, 1.0 - (time.monotonic() - started)))
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(10)
-
-    @property
-    def failed(self) -> int:
-        return sum(1 for dummy, ok in self.results if not ok)
+BLACKHOLE = "hpcv-blackhole"  # holds an address that must answer nothing (test_compute_node_lost_...)
 
 
 def record(fault: str, expected: str, observed: str, ok: bool, seconds: float | None, probe: Probe | None):
@@ -190,6 +162,20 @@ def test_kill_9_of_vllm(deployed):
     assert ok
 
 
+def reverse_sessions(login: str) -> dict[str, str]:
+    """The reverse tunnel sessions a login node holds for the researcher: holder pid -> its tag
+    ("reverse PORT DEPLOYMENT LOGIN-ADDRESS COMPUTE-ADDRESS", set by hpc-vllm-tunnel-session). Read as the
+    researcher: root in the container lacks CAP_SYS_PTRACE for another user's /proc/PID/environ."""
+    out = node(login, "sh", "-c", f"for p in $(pgrep -u {USER} -x tail); do tr '\\0' '\\n' < /proc/$p/environ "
+               "| sed -n \"s/^HPC_VLLM_TUNNEL=\\(reverse .*\\)/$p \\1/p\"; done", user=USER)
+    return dict(line.split(" ", 1) for line in out.stdout.splitlines() if line.strip())
+
+
+def address(name: str, network: str) -> str:
+    out = run("podman", "inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}", name)
+    return out.stdout.strip()
+
+
 def active_units(compute: str) -> set[str]:
     """hpc.vllm's active user systemd units on a compute node (the researcher's manager, lingering)."""
     uid = node(compute, "id", "-u", user=USER).stdout.strip()
@@ -223,6 +209,53 @@ def test_restart_of_the_compute_node(deployed):
     assert ok and after == before, (before, after)
 
 
+def test_compute_node_lost_without_closing_its_sessions(deployed):
+    """compute-b drops off the network before it dies (a power cut, a node that crashes), so both login
+    nodes keep its reverse sessions and their listeners; it boots with another address (podman gives it
+    one, as a site's DHCP or another node of the batch system would). Its new sessions are the same
+    tunnels (same deployment, same login node address) and end the stale ones, so both login nodes carry
+    the tunnel again without waiting for their TCP to give up on the old address."""
+    compute_b = CLUSTERS["b"][0]
+    old_address = address(compute_b, "hpcv-cluster-b")
+    ended_before = reverse_tunnel_log(compute_b).count("ended older sessions of this tunnel")
+    assert all(len(reverse_sessions(login)) == 1 for login in (B1, B2))
+    with Probe("b") as probe:
+        pid = run("podman", "inspect", "-f", "{{.State.Pid}}", compute_b).stdout.strip()
+        for chain in ("OUTPUT", "INPUT"):  # not even a FIN or a reset leaves it
+            assert run("nsenter", "-t", pid, "-n", "iptables", "-I", chain, "-j", "DROP").returncode == 0
+        started = time.monotonic()
+        assert run("podman", "kill", compute_b).returncode == 0
+        # The old address goes to a placeholder that drops everything: compute-b must come back with another
+        # one, and the login nodes' sessions to the old one get no reset from anybody.
+        hole = run("podman", "run", "-d", "--rm", "--name", BLACKHOLE, "--cap-add", "NET_ADMIN", "--network",
+                   "hpcv-cluster-b", "--ip", old_address, os.environ.get("HPC_VLLM_IMAGE", "localhost/hpc-vllm-node:bookworm"),
+                   "sh", "-c", "iptables -I INPUT -j DROP && iptables -I OUTPUT -j DROP && exec sleep 900")
+        assert hole.returncode == 0, hole.stderr
+        assert run("podman", "start", compute_b, timeout=120).returncode == 0
+        new_address = address(compute_b, "hpcv-cluster-b")
+
+        def carried_again():
+            tags = [tag for login in (B1, B2) for tag in reverse_sessions(login).values()]
+            return len(tags) == 2 and all(tag.endswith(" " + new_address) for tag in tags)
+        try:
+            ok = wait_for(carried_again, 300, 1)
+            seconds = time.monotonic() - started
+            answered = wait_for(lambda: answers("b"), 300, 1)
+        finally:
+            run("podman", "rm", "-f", "-t", "0", BLACKHOLE)
+    ended = reverse_tunnel_log(compute_b).count("ended older sessions of this tunnel") - ended_before
+    record("6b. compute node lost without closing its sessions (compute-b, new address)",
+           "its new sessions end the stale ones on both login nodes; both carry the tunnel again",
+           f"address {old_address} -> {new_address}; stale sessions ended {ended} time(s); both login nodes carry it: {ok}",
+           ok and answered, seconds, probe)
+    # the controller's ssh_config names compute-b by address: written again
+    up = run(str(TOPOLOGY), "up", timeout=600)
+    assert up.returncode == 0, up.stderr
+    assert new_address != old_address
+    assert ok and answered
+    assert ended >= 1
+
+
 def test_primary_login_node_down_falls_back(deployed):
     assert answers("b")
     with Probe("b") as probe:
@@ -241,6 +274,43 @@ def test_primary_login_node_down_falls_back(deployed):
     assert ok and via_b2
     # B1 comes back into service by itself: the compute node's autossh reconnects within its backoff
     assert wait_for(lambda: tcp_listeners(B1, REMOTE_PORT) == {f"127.0.0.1:{REMOTE_PORT}"}, 90, 1)
+
+
+def test_login_node_in_maintenance_during_a_deploy(deployed):
+    """B2 does not answer during a deploy (paused: a login node in maintenance, or hung). The run succeeds,
+    says DEGRADED, changes nothing, and keeps compute-b's tunnel to B2 as it was; once B2 answers again,
+    that tunnel holds B2's listener again by itself, with no Ansible run. (B2, not B1: Ansible itself
+    reaches compute-b through B1, its ProxyJump.)"""
+    assert answers("b") and tcp_listeners(B2, REMOTE_PORT) == {f"127.0.0.1:{REMOTE_PORT}"}
+    before = set(reverse_sessions(B2))
+    assert len(before) == 1, before
+    tunnels = node(CLUSTERS["b"][0], "ls", f"/home/{USER}/.hpc-vllm/services").stdout.split()
+    with Probe("b") as probe:
+        assert run("podman", "pause", B2).returncode == 0
+        try:
+            during = deploy(deployed["tmp"], limit="cluster_b")
+        finally:
+            assert run("podman", "unpause", B2).returncode == 0
+        back = time.monotonic()
+        # a new session, not the one from before the pause (its sshd only sees the connection gone once it runs)
+        rejoined = wait_for(lambda: (set(reverse_sessions(B2)) - before) != set()
+                            and tcp_listeners(B2, REMOTE_PORT) == {f"127.0.0.1:{REMOTE_PORT}"}, 120, 1)
+        seconds = time.monotonic() - back
+    degraded = [res["msg"] for task, host, res in task_results(during) if "DEGRADED" in str(res.get("msg", ""))]
+    record("11. a login node in maintenance during a deploy (B2 paused)",
+           "the run succeeds, DEGRADED; B2 carries the tunnel again within 60 s of its return, without Ansible",
+           f"run {during.status} (rc {during.rc}), {len(degraded)} DEGRADED lines; B2 holds the listener again"
+           if rejoined else f"run {during.status}; B2 did not get the tunnel back",
+           during.status == "successful" and rejoined, seconds, probe)
+    print("\n".join(degraded))
+    assert during.status == "successful" and during.rc == 0, failure_messages(during)
+    assert any(f"login node {B2} does not answer" in message for message in degraded), degraded
+    # nothing rewritten or restarted for cluster B; the laptop's endpoint record lists the login nodes
+    # that answered (status.yml checks those)
+    assert changed(during) <= {("Write the endpoint records", LAPTOP)}, changed(during)
+    assert node(CLUSTERS["b"][0], "ls", f"/home/{USER}/.hpc-vllm/services").stdout.split() == tunnels
+    assert rejoined
+    assert answers("b")
 
 
 def test_local_port_taken_on_the_laptop_fails_before_any_host_changes(deployed):

@@ -34,7 +34,9 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported, this only keeps imports clean
     http_client = None
 
-# A connection that lived this long worked: when it drops, start again from the first candidate.
+# A connection that lived this long, or passed a health check, worked: when it drops, start again from the
+# first candidate, at once (a login node that fails right after a recovery must not wait out the backoff of
+# the outage before it).
 STABLE_AFTER = 30
 
 
@@ -79,6 +81,7 @@ class Keeper(object):
         self.popen, self.clock, self.sleep, self.probe = popen, clock, sleep, probe
         self.child = None
         self.stopping = False
+        self.worked = False  # whether the current connection has passed a health check
 
     def stop(self, signum=None, frame=None):
         self.stopping = True
@@ -103,6 +106,7 @@ class Keeper(object):
                 return 'exited'
             if self.probe(self.config['local_port'], self.config['health_timeout']):
                 failures = 0
+                self.worked = True
                 continue
             failures += 1
             log('health check %d/%d through %s failed'
@@ -124,7 +128,7 @@ class Keeper(object):
             log('connecting to %s@%s:%s (candidate %d of %d) for 127.0.0.1:%d'
                 % (candidate.get('user', ''), candidate['host'], candidate.get('port', 22), index + 1,
                    len(self.candidates), self.config['local_port']))
-            started = self.clock()
+            started, self.worked = self.clock(), False
             self.child = self.popen(ssh_argv(self.config, candidate))
             outcome = self.watch()
             if self.child.poll() is None:
@@ -134,7 +138,7 @@ class Keeper(object):
                 break
             log('ssh to %s ended (%s, exit status %s) after %ds'
                 % (candidate['host'], outcome, self.child.returncode, ran))
-            if outcome == 'exited' and ran >= STABLE_AFTER:
+            if outcome == 'exited' and (ran >= STABLE_AFTER or self.worked):
                 # It worked for a while: the most preferred login node may well be fine again.
                 index, delay, failed_in_round = 0, 1, 0
                 continue

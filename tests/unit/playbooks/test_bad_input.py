@@ -64,6 +64,15 @@ CASES = [
     ('two deployments on one local port', {'tunnel_local_port': 18001},
      ['tunnel_local_port 18001 is set for compute-a and compute-b']),
     ('unknown autossh choice', {'reverse_tunnel_autossh': 'sometimes'}, ['reverse_tunnel_autossh', 'auto, required, never']),
+    # the argument spec would accept these, converted, and the role would fail later in a template
+    ('a string for extra args', {'vllm_extra_args': '--enforce-eager'}, ['vllm_extra_args must be a list', 'str']),
+    ('a string for pip args', {'vllm_pip_extra_args': '--pre'}, ['vllm_pip_extra_args must be a list']),
+    ('a string for the environment', {'vllm_environment': 'A=1'}, ['vllm_environment must be a dict']),
+    ('a line break in the environment', {'vllm_environment': {'NOTE': 'a\nb'}},
+     ['vllm_environment has values with a line break', 'NOTE', 'values not shown']),
+    ('no variable name in the environment', {'vllm_environment': {'MY-VAR': '1'}},
+     ['vllm_environment has names that are no environment variable names: MY-VAR']),
+    ('a line break in the API key', {'vllm_api_key': 'abc\ndef'}, ['vllm_api_key holds a line break']),
 ]
 
 
@@ -132,7 +141,13 @@ def test_bad_input_fails_before_any_host_is_touched(tmp_path, real_ansible, case
 def test_good_input_passes_every_check_and_connects_only_after(tmp_path, real_ansible):
     rc, report = run_deploy(tmp_path, real_ansible, {})
     assert rc != 0  # the nodes do not exist
-    assert failures(report) == [], failures(report)
+    # every check passed; only the compute nodes' silence fails the run (the login nodes' is set aside)
+    assert {(task, host) for task, host, msg in failures(report)} == {
+        ('Fail when a compute node or the laptop does not answer', 'compute-a'),
+        ('Fail when a compute node or the laptop does not answer', 'compute-b')}, failures(report)
+    degraded = {host for dummy, task, host, result in results(report)
+                if task == 'Say that a login node is left out of this run' and 'DEGRADED' in result.get('msg', '')}
+    assert degraded == {'login-a', 'login-b'}
     plays = [play['play']['name'] for play in report['plays']]
     assert plays[:3] == ['Check every deployment before any host changes',
                          "Check every deployment's variables before any host changes",

@@ -151,6 +151,33 @@ def test_unhealthy_far_end_moves_to_the_next_candidate():
     assert set(port for dummy, dummy2, port in checks) == {18001}
 
 
+def test_a_connection_that_passed_a_health_check_reconnects_without_the_backoff_of_the_outage_before():
+    """One login node alias (cluster B of the lab). vLLM restarts: three connections fail their health
+    checks and the backoff grows. vLLM is back: the fourth passes a check, then its login node dies 15 s
+    in (shorter than STABLE_AFTER). The keeper connects again at once, not after the grown backoff."""
+    clock = Clock()
+    started = []
+    keeper = None
+    lifetimes = [None, None, None, 15, None]
+
+    def popen(argv):
+        started.append(clock())
+        if len(started) == 5:
+            keeper.stop()
+        return Child(clock, lifetimes[len(started) - 1])
+
+    def probe(port, timeout):
+        return len(started) >= 4
+
+    keeper = tunnel.Keeper(dict(CONFIG, candidates=CONFIG['candidates'][:1], health_interval=10, health_failures=3),
+                           popen=popen, clock=clock, sleep=clock.sleep, probe=probe)
+    keeper.run()
+    gaps = [round(started[i + 1] - started[i], 1) for i in range(len(started) - 1)]
+    # 30 s of failed checks each, then 1 s, 2 s, 4 s of backoff between them; the healthy one ran 15 s
+    assert gaps[:3] == [31.0, 32.0, 34.0], gaps
+    assert gaps[3] <= 15.5, 'waited out the backoff after a connection that worked'
+
+
 class Health(http.server.BaseHTTPRequestHandler):
     status = 200
 

@@ -20,7 +20,7 @@ from ansible_collections.hpc.vllm.plugins.filter.tunnels import TUNNEL_HOLD_COMM
 
 SCRIPT = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'roles', 'bastion', 'files', 'hpc-vllm-tunnel-session')
 REFUSAL = 'tunnel-only key: it runs no commands and opens no shell'
-COMPUTE_A, COMPUTE_B, LOGIN = '10.9.1.5', '10.9.1.6', '10.9.1.2'
+COMPUTE_A, COMPUTE_B, LOGIN, LOGIN_V6 = '10.9.1.5', '10.9.1.6', '10.9.1.2', 'fd00::2'
 
 # The fake sshd: listens on the port when asked, then runs the script as its child and waits for it.
 SSHD = '''
@@ -28,7 +28,7 @@ import socket, subprocess, sys
 script, direction, port, listen = sys.argv[1:5]
 if listen == "yes":
     holder = socket.socket(); holder.bind(("127.0.0.1", int(port))); holder.listen(1)
-child = subprocess.Popen(["/bin/sh", script, direction, port])
+child = subprocess.Popen(["/bin/sh", script, direction, port] + sys.argv[5:])
 print(child.pid, flush=True)
 sys.exit(child.wait())
 '''
@@ -40,13 +40,16 @@ def free_port():
         return s.getsockname()[1]
 
 
-def session(direction, port, command=TUNNEL_HOLD_COMMAND, listen=False, client=COMPUTE_A):
-    """A fake sshd running the script; returns (sshd process, the script's pid)."""
+def session(direction, port, command=TUNNEL_HOLD_COMMAND, listen=False, client=COMPUTE_A, server=LOGIN,
+            name='cluster_a'):
+    """A fake sshd running the script for deployment ``name`` (None: a line of an earlier release, without
+    it); returns (sshd process, the script's pid)."""
     env = {k: v for k, v in os.environ.items() if k not in ('SSH_ORIGINAL_COMMAND', 'HPC_VLLM_TUNNEL')}
-    env['SSH_CONNECTION'] = '%s 40000 %s 22' % (client, LOGIN)
+    env['SSH_CONNECTION'] = '%s 40000 %s 22' % (client, server)
     if command is not None:
         env['SSH_ORIGINAL_COMMAND'] = command
-    sshd = subprocess.Popen([sys.executable, '-c', SSHD, SCRIPT, direction, str(port), 'yes' if listen else 'no'],
+    sshd = subprocess.Popen([sys.executable, '-c', SSHD, SCRIPT, direction, str(port), 'yes' if listen else 'no']
+                            + ([name] if name else []),
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return sshd, int(sshd.stdout.readline())
 
@@ -149,13 +152,13 @@ def test_reverse_session_ends_when_another_user_holds_the_port(cleanup):
 
 
 def test_reverse_session_leaves_the_port_to_another_live_tunnel_of_the_user(cleanup):
-    """Two addresses of one login node (IPv4 and IPv6, say): two tunnels of one compute node, one port.
+    """Two addresses of one login node (IPv4 and IPv6, say): two tunnels of one deployment, one port.
     The one that got the port keeps it; the other ends, and neither ends the other."""
     port = free_port()
-    first, first_holder = session('reverse', port, listen=True, client=COMPUTE_A)
+    first, first_holder = session('reverse', port, listen=True, server=LOGIN)
     cleanup.append(first)
     assert holds(first_holder)
-    second, dummy = session('reverse', port, client=COMPUTE_B)
+    second, dummy = session('reverse', port, server=LOGIN_V6)
     cleanup.append(second)
     out, err = second.communicate(timeout=10)
     assert second.returncode == 1
@@ -164,13 +167,86 @@ def test_reverse_session_leaves_the_port_to_another_live_tunnel_of_the_user(clea
     assert first.poll() is None and running(first_holder)
 
 
+def test_reverse_session_leaves_the_port_to_another_deployment(cleanup):
+    """Another deployment of the user on the same port (from another inventory, where no check could see
+    it): its session is live, so it keeps the port."""
+    port = free_port()
+    first, first_holder = session('reverse', port, listen=True, name='cluster_a')
+    cleanup.append(first)
+    assert holds(first_holder)
+    second, dummy = session('reverse', port, client=COMPUTE_B, name='cluster_b')
+    cleanup.append(second)
+    out, err = second.communicate(timeout=10)
+    assert second.returncode == 1
+    assert 'is held by another tunnel session of this user (from %s to %s)' % (COMPUTE_A, LOGIN) in err
+    assert first.poll() is None and running(first_holder)
+
+
+def test_reverse_session_ends_the_stale_session_of_its_deployment_from_another_address(cleanup):
+    """The compute node booted again with another address (or the deployment moved to another node): the
+    dead session from the old address is the same tunnel, and ends."""
+    port = free_port()
+    stale, stale_holder = session('reverse', port, listen=True, client=COMPUTE_A)
+    cleanup.append(stale)
+    assert holds(stale_holder)
+    fresh, dummy = session('reverse', port, client=COMPUTE_B)
+    cleanup.append(fresh)
+    out, err = fresh.communicate(timeout=10)
+    assert fresh.returncode == 1, err
+    assert 'ended older sessions of this tunnel (sshd %d) that held 127.0.0.1:%d; connect again' % (stale.pid, port) in err
+    assert ended(stale), 'the stale sshd was not ended'
+
+
+# A holder as the script of an earlier release left it: its tag has no deployment ("reverse PORT FROM TO").
+LEGACY_SSHD = '''
+import os, socket, subprocess, sys
+port, tag = sys.argv[1:3]
+holder = socket.socket(); holder.bind(("127.0.0.1", int(port))); holder.listen(1)
+child = subprocess.Popen(["tail", "-f", "/dev/null", "--pid=%d" % os.getpid()], env=dict(os.environ, HPC_VLLM_TUNNEL=tag))
+print(child.pid, flush=True)
+sys.exit(child.wait())
+'''
+
+
+def test_a_stale_session_of_an_earlier_release_is_ended_by_port_and_login_address(cleanup):
+    """After an upgrade the login node still holds sessions the old script tagged without the deployment:
+    on the same port and login node address they are this tunnel's, from whichever compute address."""
+    port = free_port()
+    legacy = subprocess.Popen([sys.executable, '-c', LEGACY_SSHD, str(port), 'reverse %d %s %s' % (port, COMPUTE_A, LOGIN)],
+                              stdout=subprocess.PIPE, text=True)
+    cleanup.append(legacy)
+    assert holds(int(legacy.stdout.readline()))
+    # a legacy session to another address of the login node is another live tunnel: left alone
+    fresh_v6, dummy = session('reverse', port, client=COMPUTE_B, server=LOGIN_V6)
+    cleanup.append(fresh_v6)
+    assert 'held by another tunnel session of this user (from %s to %s)' % (COMPUTE_A, LOGIN) in fresh_v6.communicate(timeout=10)[1]
+    assert legacy.poll() is None
+    fresh, dummy = session('reverse', port, client=COMPUTE_B)
+    cleanup.append(fresh)
+    out, err = fresh.communicate(timeout=10)
+    assert fresh.returncode == 1 and 'ended older sessions of this tunnel (sshd %d)' % legacy.pid in err, err
+    assert ended(legacy)
+
+
+def test_lines_of_earlier_releases_still_end_a_stale_session_from_the_same_address(cleanup):
+    port = free_port()
+    stale, stale_holder = session('reverse', port, listen=True, name=None)
+    cleanup.append(stale)
+    assert holds(stale_holder)
+    fresh, dummy = session('reverse', port, name=None)
+    cleanup.append(fresh)
+    out, err = fresh.communicate(timeout=10)
+    assert fresh.returncode == 1 and 'ended older sessions of this tunnel' in err, err
+    assert ended(stale)
+
+
 def test_reverse_session_ends_the_stale_session_of_the_same_tunnel(cleanup):
     port = free_port()
     stale, stale_holder = session('reverse', port, listen=True)
     cleanup.append(stale)
     assert holds(stale_holder)
-    # the same tunnel from another compute node, and another tunnel (port) from the same one: never touched
-    other_node, other_node_holder = session('reverse', port + 1, listen=True, client=COMPUTE_B)
+    # another deployment's tunnel (another port) from another compute node: never touched
+    other_node, other_node_holder = session('reverse', port + 1, listen=True, client=COMPUTE_B, name='cluster_b')
     cleanup.append(other_node)
     assert holds(other_node_holder)
 

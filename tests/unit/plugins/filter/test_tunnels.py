@@ -16,6 +16,7 @@ from ansible_collections.hpc.vllm.plugins.filter.tunnels import (
     DEFAULTS,
     TUNNEL_HOLD_COMMAND,
     FilterModule,
+    bastion_port_problems,
     bastion_tunnel_keys,
     endpoint_records,
     forward_tunnel_deployments,
@@ -28,6 +29,7 @@ from ansible_collections.hpc.vllm.plugins.filter.tunnels import (
     tunnel_slug,
     tunnel_ssh_options,
     tunnel_targets,
+    tunnel_unanswered,
 )
 
 ROLES = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles')
@@ -197,7 +199,8 @@ def test_reverse_tunnels_leave_exit_on_forward_failure_to_the_login_node():
 def test_filter_module_lists_every_filter():
     assert sorted(FilterModule().filters()) == sorted([
         'tunnel_slug', 'tunnel_ssh_options', 'tunnel_deployments', 'tunnel_conflicts', 'tunnel_login_nodes', 'tunnel_targets',
-        'tunnel_known_hosts', 'bastion_tunnel_keys', 'tunnel_plans', 'forward_tunnel_deployments', 'tunnel_api_keys',
+        'tunnel_unanswered',
+        'tunnel_known_hosts', 'bastion_tunnel_keys', 'bastion_port_problems', 'tunnel_plans', 'forward_tunnel_deployments', 'tunnel_api_keys',
         'endpoint_records'])
 
 
@@ -219,3 +222,98 @@ def test_endpoint_records_leave_out_unreached_login_nodes_and_unplanned_hosts(ho
     hostvars['compute-c'] = {'vllm_server_endpoint': {'model': 'tiny'}}
     records = endpoint_records(['compute-b', 'compute-c'], hostvars, ['bastion-a', 'bastion-b1', 'bastion-b2'])
     assert [(record['name'], record['login_nodes']) for record in records] == [('compute-b', ['bastion-b1'])]
+
+
+def _keys(*entries):
+    return [{'name': name, 'direction': direction, 'port': port, 'public_key': 'ssh-ed25519 AAAA' + name}
+            for name, direction, port in entries]
+
+
+def _listeners(ports, uid=1500, start=1024):
+    return {'uid': uid, 'unprivileged_port_start': start,
+            'ports': dict((str(port), entries) for port, entries in ports.items())}
+
+
+def test_port_problems_name_the_other_user_and_the_deployment():
+    keys = _keys(('cluster_a', 'reverse', 8020), ('cluster_a', 'forward', 8020), ('cluster_b', 'reverse', 8021))
+    listeners = _listeners({
+        8020: [{'address': '127.0.0.1', 'uid': 1501, 'user': 'mallory', 'ours': False},
+               {'address': '::1', 'uid': 1502, 'user': 'eve', 'ours': False}],
+        8021: [{'address': '127.0.0.1', 'uid': 1500, 'user': 'jdoe', 'ours': True}],  # our own tunnel: fine
+    })
+    assert bastion_port_problems(keys, listeners) == [
+        {'name': 'cluster_a', 'port': 8020, 'privileged': False, 'taken_by': ['eve', 'mallory'],
+         'addresses': ['127.0.0.1', '::1']}]
+
+
+def test_port_problems_refuse_a_privileged_port_unless_root():
+    keys = _keys(('cluster_a', 'reverse', 80), ('cluster_b', 'reverse', 1024))
+    assert bastion_port_problems(keys, _listeners({80: [], 1024: []})) == [
+        {'name': 'cluster_a', 'port': 80, 'privileged': True, 'taken_by': [], 'addresses': []}]
+    assert bastion_port_problems(keys, _listeners({80: [], 1024: []}, uid=0)) == []
+    # a site that lowered net.ipv4.ip_unprivileged_port_start
+    assert bastion_port_problems(keys, _listeners({80: [], 1024: []}, start=80)) == []
+
+
+def test_port_problems_ignore_forward_keys_and_free_ports():
+    keys = _keys(('cluster_a', 'forward', 80), ('cluster_a', 'reverse', 8020))
+    assert bastion_port_problems(keys, _listeners({80: [], 8020: []})) == []
+
+
+PREFIX = 'hpc-vllm-reverse-compute-b-'
+
+
+def without_facts(hostvars, host):
+    """What a login node that did not answer looks like to the compute node's play: no facts, no keys."""
+    hostvars[host] = {}
+    return hostvars
+
+
+def test_a_login_node_that_did_not_answer_keeps_its_tunnel_untouched(hostvars):
+    """bastion-b1 is in maintenance: it did not answer Ansible. The compute node still reaches its address
+    (or a stale route does); no other login node owns it, so no tunnel is configured there, and the one
+    that is there is kept (not removed) and keeps trying."""
+    hostvars = without_facts(hostvars, 'bastion-b1')
+    tunnel = hostvars['compute-b']['hpc_vllm_tunnel']
+    targets = tunnel_targets(tunnel, PREFIX, BASTIONS, hostvars, down=['bastion-b1'])
+    assert [(t['address'], t['login_nodes']) for t in targets] == [('10.2.0.22', ['bastion-b2'])]
+    assert tunnel_unanswered(tunnel, PREFIX, BASTIONS, hostvars, down=['bastion-b1']) == [
+        {'bastion': {'host': 'login-b', 'port': 22, 'user': 'researcher', 'reachable': True}, 'address': '10.2.0.21',
+         'service': PREFIX + '10-2-0-21', 'reached': True}]
+
+
+def test_an_address_the_compute_node_does_not_reach_is_unanswered(hostvars):
+    tunnel = plan('compute-b', 'login-b', {'10.2.0.21': False, '10.2.0.22': True})
+    assert [t['address'] for t in tunnel_targets(tunnel, PREFIX, BASTIONS, hostvars)] == ['10.2.0.22']
+    assert [(u['address'], u['reached']) for u in tunnel_unanswered(tunnel, PREFIX, BASTIONS, hostvars)] == [
+        ('10.2.0.21', False)]
+
+
+def test_without_a_login_node_down_an_unknown_address_stays_a_target_for_the_check(hostvars):
+    """A reached address that no login node of the inventory owns is a mistake (a login node missing from
+    the group): with every login node answering it stays a target, for start.yml's check to refuse."""
+    tunnel = plan('compute-b', 'login-b', {'192.0.2.7': True})
+    assert [(t['address'], t['login_nodes']) for t in tunnel_targets(tunnel, PREFIX, BASTIONS, hostvars)] == [
+        ('192.0.2.7', [])]
+    assert tunnel_unanswered(tunnel, PREFIX, BASTIONS, hostvars) == []
+
+
+def test_known_hosts_keep_the_pinned_keys_of_a_login_node_that_did_not_answer(hostvars):
+    before = '\n'.join(tunnel_known_hosts(hostvars['compute-b']['hpc_vllm_tunnel'], BASTIONS, hostvars)) + '\n'
+    hostvars = without_facts(hostvars, 'bastion-b1')
+    tunnel = hostvars['compute-b']['hpc_vllm_tunnel']
+    unanswered = tunnel_unanswered(tunnel, PREFIX, BASTIONS, hostvars, down=['bastion-b1'])
+    # without the earlier file, only b2's key could be pinned
+    assert tunnel_known_hosts(tunnel, BASTIONS, hostvars) == ['login-b ssh-ed25519 AAAAB2']
+    assert tunnel_known_hosts(tunnel, BASTIONS, hostvars, before, unanswered) == [
+        'login-b ssh-ed25519 AAAAB2', 'login-b ssh-ed25519 AAAAB1', 'login-b ssh-rsa AAAARSA1']
+    # lines of entries whose login nodes all answered are never carried over (a changed host key is dropped)
+    stale = before + 'bastion-a ssh-ed25519 AAAAOLD\n'
+    assert 'bastion-a ssh-ed25519 AAAAOLD' not in tunnel_known_hosts(tunnel, BASTIONS, hostvars, stale, unanswered)
+    assert tunnel_known_hosts(tunnel, BASTIONS, hostvars, before, []) == ['login-b ssh-ed25519 AAAAB2']
+
+
+def test_forward_deployments_take_the_host_keys_the_compute_node_pinned(hostvars):
+    hostvars['compute-b']['hpc_vllm_known_hosts'] = ['login-b ssh-ed25519 AAAAB2', 'login-b ssh-ed25519 AAAAB1']
+    found = forward_tunnel_deployments(['compute-b'], hostvars, BASTIONS)
+    assert found[0]['known_hosts'] == ['login-b ssh-ed25519 AAAAB2', 'login-b ssh-ed25519 AAAAB1']

@@ -15,6 +15,7 @@ from ansible_collections.hpc.vllm.plugins.module_utils._tcp_listeners import (
     decode_address,
     listeners,
     parse_table,
+    unprivileged_port_start,
 )
 
 HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n'
@@ -70,3 +71,19 @@ def test_listeners_sees_a_real_socket_of_ours():
     finally:
         server.close()
     assert ('127.0.0.1', os.getuid()) not in listeners([port])[port]
+
+
+@pytest.mark.parametrize("content, expected", [("1024\n", 1024), ("80\n", 80), ("0\n", 0), ("x\n", 1024)])
+def test_unprivileged_port_start_reads_the_sysctl(tmp_path, content, expected):
+    path = tmp_path / "ip_unprivileged_port_start"
+    path.write_text(content)
+    assert unprivileged_port_start(str(path)) == expected
+
+
+def test_unprivileged_port_start_is_1024_without_the_setting(tmp_path):
+    assert unprivileged_port_start(str(tmp_path / "missing")) == 1024
+
+
+def test_unprivileged_port_start_of_this_kernel():
+    with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as handle:
+        assert unprivileged_port_start() == int(handle.read())
