@@ -173,22 +173,23 @@ def tunnel_known_hosts(tunnel, bastion_hosts, hostvars, previous=None, unanswere
     accepts exactly its own login nodes, and nothing is learnt on first use.
 
     A login node that did not answer in this run (``unanswered``, from tunnel_unanswered) published no
-    host keys: for its entry the lines of ``previous`` (the file as the last run pinned it) are kept, so
-    that the tunnel to it, kept as it was, still knows it when it answers again.
+    host keys: for its entry the lines of ``previous`` (the file as the last run pinned it) are kept, in
+    their order, so that the file does not change (which would restart the tunnels that work) and the
+    tunnel to that node, kept as it was, still knows it when it answers again.
     """
+    kept_hosts = set(entry['bastion']['host'] for entry in unanswered)
+    pinned = [' '.join(line.split()[:3]) for line in (previous or '').splitlines() if len(line.split()) >= 3]
     lines = []
     for bastion in tunnel['bastions']:
-        nodes = tunnel_login_nodes(_reachable_addresses(bastion), bastion_hosts, hostvars)
-        for node in nodes:
+        current = []
+        for node in tunnel_login_nodes(_reachable_addresses(bastion), bastion_hosts, hostvars):
             for key in hostvars[node].get('bastion_host_keys') or []:
-                line = '%s %s' % (bastion['host'], ' '.join(key.split()[:2]))
-                if line not in lines:
-                    lines.append(line)
-    kept_hosts = set(entry['bastion']['host'] for entry in unanswered)
-    for line in (previous or '').splitlines():
-        fields = line.split()
-        if len(fields) >= 3 and fields[0] in kept_hosts and ' '.join(fields[:3]) not in lines:
-            lines.append(' '.join(fields[:3]))
+                current.append('%s %s' % (bastion['host'], ' '.join(key.split()[:2])))
+        if bastion['host'] in kept_hosts:
+            current = [line for line in pinned if line.split()[0] == bastion['host']] + current
+        for line in current:
+            if line not in lines:
+                lines.append(line)
     return lines
 
 

@@ -139,7 +139,7 @@ def expected_line(pub: str, name: str, direction: str, port: int) -> str:
         limits = f'permitlisten="127.0.0.1:{port}",permitopen=":1"'
     else:
         limits = f'permitopen="127.0.0.1:{port}",permitlisten="NONE:1"'
-    forced = f"exec /bin/sh {SESSION_SCRIPT} {direction} {port}"
+    forced = f"exec /bin/sh {SESSION_SCRIPT} {direction} {port} {name}"  # the deployment tells its sessions apart
     return f'restrict,port-forwarding,{limits},command="{forced}" {kind} {blob} hpc-vllm:{name}:{direction}'
 
 

@@ -151,45 +151,39 @@ def test_reverse_session_ends_when_another_user_holds_the_port(cleanup):
     assert 'this tunnel does not hold 127.0.0.1:%d (user id 65534 does)' % port in err
 
 
-def test_reverse_session_leaves_the_port_to_another_live_tunnel_of_the_user(cleanup):
-    """Two addresses of one login node (IPv4 and IPv6, say): two tunnels of one deployment, one port.
-    The one that got the port keeps it; the other ends, and neither ends the other."""
+@pytest.mark.parametrize('second', [
+    # two addresses of one login node (IPv4 and IPv6, say): two tunnels of one deployment, one port
+    dict(server=LOGIN_V6),
+    # another deployment of the user on the same port (from another inventory, where no check could see it)
+    dict(client=COMPUTE_B, name='cluster_b'),
+], ids=['another address of the login node', 'another deployment'])
+def test_reverse_session_leaves_the_port_to_another_live_tunnel_of_the_user(cleanup, second):
+    """The tunnel that got the port keeps it; the other one's session ends, and neither ends the other."""
     port = free_port()
-    first, first_holder = session('reverse', port, listen=True, server=LOGIN)
+    first, first_holder = session('reverse', port, listen=True)
     cleanup.append(first)
     assert holds(first_holder)
-    second, dummy = session('reverse', port, server=LOGIN_V6)
-    cleanup.append(second)
-    out, err = second.communicate(timeout=10)
-    assert second.returncode == 1
+    other, dummy = session('reverse', port, **second)
+    cleanup.append(other)
+    out, err = other.communicate(timeout=10)
+    assert other.returncode == 1
     assert ('127.0.0.1:%d is held by another tunnel session of this user (from %s to %s); not this one'
             % (port, COMPUTE_A, LOGIN)) in err
     assert first.poll() is None and running(first_holder)
 
 
-def test_reverse_session_leaves_the_port_to_another_deployment(cleanup):
-    """Another deployment of the user on the same port (from another inventory, where no check could see
-    it): its session is live, so it keeps the port."""
+@pytest.mark.parametrize('stale_kwargs, fresh_kwargs', [
+    # the compute node booted again with another address (or the deployment moved to another node)
+    (dict(client=COMPUTE_A), dict(client=COMPUTE_B)),
+    # authorized_keys lines of an earlier release (no deployment name): the same address
+    (dict(name=None), dict(name=None)),
+], ids=['from another compute address', 'lines of an earlier release'])
+def test_reverse_session_ends_the_stale_session_of_its_deployment(cleanup, stale_kwargs, fresh_kwargs):
     port = free_port()
-    first, first_holder = session('reverse', port, listen=True, name='cluster_a')
-    cleanup.append(first)
-    assert holds(first_holder)
-    second, dummy = session('reverse', port, client=COMPUTE_B, name='cluster_b')
-    cleanup.append(second)
-    out, err = second.communicate(timeout=10)
-    assert second.returncode == 1
-    assert 'is held by another tunnel session of this user (from %s to %s)' % (COMPUTE_A, LOGIN) in err
-    assert first.poll() is None and running(first_holder)
-
-
-def test_reverse_session_ends_the_stale_session_of_its_deployment_from_another_address(cleanup):
-    """The compute node booted again with another address (or the deployment moved to another node): the
-    dead session from the old address is the same tunnel, and ends."""
-    port = free_port()
-    stale, stale_holder = session('reverse', port, listen=True, client=COMPUTE_A)
+    stale, stale_holder = session('reverse', port, listen=True, **stale_kwargs)
     cleanup.append(stale)
     assert holds(stale_holder)
-    fresh, dummy = session('reverse', port, client=COMPUTE_B)
+    fresh, dummy = session('reverse', port, **fresh_kwargs)
     cleanup.append(fresh)
     out, err = fresh.communicate(timeout=10)
     assert fresh.returncode == 1, err
@@ -226,18 +220,6 @@ def test_a_stale_session_of_an_earlier_release_is_ended_by_port_and_login_addres
     out, err = fresh.communicate(timeout=10)
     assert fresh.returncode == 1 and 'ended older sessions of this tunnel (sshd %d)' % legacy.pid in err, err
     assert ended(legacy)
-
-
-def test_lines_of_earlier_releases_still_end_a_stale_session_from_the_same_address(cleanup):
-    port = free_port()
-    stale, stale_holder = session('reverse', port, listen=True, name=None)
-    cleanup.append(stale)
-    assert holds(stale_holder)
-    fresh, dummy = session('reverse', port, name=None)
-    cleanup.append(fresh)
-    out, err = fresh.communicate(timeout=10)
-    assert fresh.returncode == 1 and 'ended older sessions of this tunnel' in err, err
-    assert ended(stale)
 
 
 def test_reverse_session_ends_the_stale_session_of_the_same_tunnel(cleanup):
