@@ -9,7 +9,7 @@ their login node) and is judged by its events. Then, with real vLLM, sshd and au
 client on the laptop container through both hops for each cluster, the security properties of the
 path (each refusal paired with a control that succeeds), and plain ssh under the supervisor when
 autossh is not used. The faults are in test_faults.py; bad changes to a working deployment (a port
-another user holds, wrong types) in test_bad_change.py.
+another user holds, wrong types) in test_no_harm.py.
 """
 
 from __future__ import annotations

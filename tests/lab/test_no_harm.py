@@ -5,7 +5,7 @@ for the whole run, and none of them may fail. The cases print their message and 
 
 Run as root on the lab host with the controller venv (tests/run lab does):
 
-    python -m pytest tests/lab/test_bad_change.py -q -s -p no:cacheprovider
+    python -m pytest tests/lab/test_no_harm.py -q -s -p no:cacheprovider
 """
 
 from __future__ import annotations
