@@ -4,8 +4,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """What a service's environment file (one ``NAME=value`` a line, read by systemd and by the standalone
-supervisor) cannot hold, in one place: the vllm_server role checks its variables with it before any host
-changes, and the _service role checks every environment it writes.
+supervisor) cannot hold: the vllm_server role checks its variables with it before any host changes. The
+rules live in module_utils/_supervised_service.py, where the module that writes the file applies them too.
 
 A filter rather than a regular expression in the tasks: a backslash escape means one thing in a template
 and another in a conditional, so a line break is easy to get wrong there.
@@ -14,13 +14,9 @@ and another in a conditional, so a line break is easy to get wrong there.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import re
-
 from ansible.errors import AnsibleFilterError
 
-NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
-# A line-based file ends a value at a line break; NUL ends it in C.
-BREAKS = re.compile(r'[\r\n\x00\x0b\x0c\x85\u2028\u2029]')
+from ansible_collections.hpc.vllm.plugins.module_utils import _supervised_service
 
 
 def env_file_problems(environment):
@@ -28,10 +24,7 @@ def env_file_problems(environment):
     names whose value has a line break or a NUL byte (never the values: they may be secrets)."""
     if not isinstance(environment, dict):
         raise AnsibleFilterError('env_file_problems needs a dict of NAME: value, got %s' % type(environment).__name__)
-    names = sorted(str(name) for name in environment if not NAME.match(str(name)))
-    values = sorted(str(name) for name, value in environment.items()
-                    if value is not None and BREAKS.search(str(value)))
-    return {'bad_names': names, 'bad_values': values}
+    return _supervised_service.env_file_problems(environment)
 
 
 class FilterModule(object):

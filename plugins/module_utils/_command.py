@@ -32,3 +32,23 @@ def last_line(*texts):
         if lines:
             return lines[-1]
     return ''
+
+
+class TimedRunner(object):
+    """Runs node commands under GNU timeout (when ``timeout`` > 0 and timeout exists) with ``LC_ALL=C``:
+    a command stuck on a wedged driver or a hung file system must not hang the module, and the messages
+    it is judged by must not be translated."""
+
+    def __init__(self, module, timeout):
+        self.module = module
+        self.timeout = timeout
+        self.timeout_bin = module.get_bin_path('timeout') if timeout > 0 else None
+
+    def run(self, argv):
+        if self.timeout_bin:
+            # -k: a process stuck on a wedged driver may ignore SIGTERM
+            argv = [self.timeout_bin, '-k', '5', str(self.timeout)] + list(argv)
+        return self.module.run_command(argv, environ_update={'LC_ALL': 'C'})
+
+    def timed_out(self, rc):
+        return rc == TIMEOUT_RC and bool(self.timeout_bin)

@@ -24,13 +24,9 @@ description:
     is not a module failure, since CPU partitions are normal on a cluster. The module then returns
     RV(available=false) and a message in RV(error); the caller decides what to do.
   - The module never changes anything and never reports RV(ignore:changed).
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it runs the same way in check mode.
-  diff_mode:
-    support: none
-    description: The module changes nothing, so there is nothing to diff.
+extends_documentation_fragment:
+  - hpc.vllm.attributes
+  - hpc.vllm.attributes.read_only
 options:
   nvidia_smi_path:
     description:
@@ -172,7 +168,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpc.vllm.plugins.module_utils._command import TIMEOUT_RC, first_line
+from ansible_collections.hpc.vllm.plugins.module_utils._command import TimedRunner, first_line
 from ansible_collections.hpc.vllm.plugins.module_utils._nvidia_smi import (
     FALLBACK_QUERY_FIELDS,
     QUERY_FIELDS,
@@ -188,7 +184,7 @@ class GpuInfo(object):
     def __init__(self, module):
         self.module = module
         self.timeout = module.params['timeout']
-        self.timeout_bin = module.get_bin_path('timeout') if self.timeout > 0 else None
+        self.runner = TimedRunner(module, self.timeout)
 
     def find_nvidia_smi(self):
         path = self.module.params['nvidia_smi_path']
@@ -197,12 +193,8 @@ class GpuInfo(object):
         return self.module.get_bin_path('nvidia-smi', opt_dirs=['/usr/bin'])
 
     def query(self, nvidia_smi, fields):
-        argv = query_argv(nvidia_smi, fields)
-        if self.timeout_bin:
-            # -k: nvidia-smi stuck on a wedged driver may ignore SIGTERM
-            argv = [self.timeout_bin, '-k', '5', str(self.timeout)] + argv
         # nvidia-smi's messages are English anyway; C keeps any helper it loads from translating its own.
-        return self.module.run_command(argv, environ_update={'LC_ALL': 'C'})
+        return self.runner.run(query_argv(nvidia_smi, fields))
 
     def __call__(self):
         result = {
@@ -233,7 +225,7 @@ class GpuInfo(object):
             fields = FALLBACK_QUERY_FIELDS
             rc, out, err = self.query(nvidia_smi, fields)
 
-        if rc == TIMEOUT_RC and self.timeout_bin:
+        if self.runner.timed_out(rc):
             result['error'] = 'nvidia-smi did not answer within %d seconds' % self.timeout
             return result
         if rc != 0:

@@ -23,14 +23,13 @@ description:
     the default route from C(/proc/net/route), and from C(/proc/net/ipv6_route) when there is no IPv4 one.
   - Nothing that is missing or failing on the node fails the module. A node without GPU, a venv without vLLM
     or a node without internet access is reported as such, with the reason, in RV(diagnostics).
+  - It also sets the user and Python facts as the C(user) and C(python) subsets of C(ansible.builtin.setup) set
+    them (RV(ansible_facts)): a deploy runs it first on every node, and the roles then need no fact gathering
+    of their own.
   - The module never changes anything and never reports RV(ignore:changed).
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it runs the same way in check mode.
-  diff_mode:
-    support: none
-    description: The module changes nothing, so there is nothing to diff.
+extends_documentation_fragment:
+  - hpc.vllm.attributes
+  - hpc.vllm.attributes.read_only
 options:
   nvidia_smi_path:
     description:
@@ -99,6 +98,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+ansible_facts:
+  description: The user and Python facts, named and shaped as the C(user) and C(python) subsets of C(ansible.builtin.setup)
+    give them.
+  returned: always
+  type: dict
+  sample:
+    user_id: researcher
+    user_uid: 1000
+    user_dir: /home/researcher
+    python: {executable: /usr/bin/python3, version: {major: 3, minor: 11, micro: 2}}
 diagnostics:
   description: What the node looks like.
   returned: always
@@ -307,7 +316,8 @@ from ansible_collections.hpc.vllm.plugins.module_utils._node_diagnostics import 
     read_proc,
     select_addresses,
 )
-from ansible_collections.hpc.vllm.plugins.module_utils._command import TIMEOUT_RC, first_line, last_line
+from ansible_collections.hpc.vllm.plugins.module_utils._facts import python_facts, user_facts
+from ansible_collections.hpc.vllm.plugins.module_utils._command import TimedRunner, first_line, last_line
 from ansible_collections.hpc.vllm.plugins.module_utils._nvidia_smi import (
     FALLBACK_QUERY_FIELDS,
     parse_query_output,
@@ -320,16 +330,8 @@ class NodeDiagnostics(object):
         self.module = module
         self.params = module.params
         self.timeout = module.params['command_timeout']
-        self.timeout_bin = module.get_bin_path('timeout') if self.timeout > 0 else None
-
-    def run(self, argv):
-        if self.timeout_bin:
-            # -k: a process stuck on a wedged driver may ignore SIGTERM
-            argv = [self.timeout_bin, '-k', '5', str(self.timeout)] + argv
-        return self.module.run_command(argv, environ_update={'LC_ALL': 'C'})
-
-    def timed_out(self, rc):
-        return rc == TIMEOUT_RC and bool(self.timeout_bin)
+        runner = TimedRunner(module, self.timeout)
+        self.run, self.timed_out = runner.run, runner.timed_out
 
     def executable(self, name):
         """Return ``(path, None)``, or ``(None, reason)``; a bare name is looked for in PATH and /usr/bin."""
@@ -400,8 +402,11 @@ class NodeDiagnostics(object):
         addresses, addresses_error = self.addresses()
         vllm_version, vllm_distribution, vllm_error = self.vllm()
         public_ip, public_ip_error = discover_public_ip(self.params['public_ip_url'], self.params['public_ip_timeout'])
+        facts = user_facts()
+        facts.update(python_facts())
         return {
             'changed': False,
+            'ansible_facts': facts,
             'diagnostics': {
                 'hostname': socket.gethostname(),
                 'fqdn': socket.getfqdn(),

@@ -24,13 +24,9 @@ description:
     until one accepts the connection.
   - Nothing is sent over the connection. An SSH server logs it as closed before authentication.
   - The module only reads; it never reports RV(ignore:changed) and probes in check mode too.
-attributes:
-  check_mode:
-    support: full
-    description: The probe changes nothing and runs in check mode as well.
-  diff_mode:
-    support: none
-    description: The module changes nothing, so there is nothing to diff.
+extends_documentation_fragment:
+  - hpc.vllm.attributes
+  - hpc.vllm.attributes.read_only
 options:
   candidates:
     description:

