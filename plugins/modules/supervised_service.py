@@ -55,7 +55,9 @@ options:
     default: []
     suboptions:
       name:
-        description: The file's name in O(directory); no V(/).
+        description:
+          - The file's name in O(directory), or an absolute path for a file the service reads elsewhere (its
+            pinned host keys, say); a change to either restarts the service.
         type: str
         required: true
       content:
@@ -137,8 +139,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpc.vllm.plugins.module_utils._supervised_service import (
-    env_file_content, env_file_problems, make_directory, remove_file, write_file)
+from ansible_collections.hpc.vllm.plugins.module_utils._files import make_directory, remove_file, write_file
+from ansible_collections.hpc.vllm.plugins.module_utils._supervised_service import env_file_content, env_file_problems
 
 RUNNING = ('active', 'activating', 'reloading')
 
@@ -168,7 +170,9 @@ class Service(object):
         if make_directory(self.directory, 0o700, self.check):
             self.changed_files.append(self.directory)
         for entry in params['files']:
-            self._write(os.path.join(self.directory, entry['name']), entry['content'], int(entry['mode'], 8))
+            # an absolute name stays as it is: join() keeps the second path when it is absolute
+            self._write(os.path.join(self.directory, os.path.expanduser(entry['name'])), entry['content'],
+                        int(entry['mode'], 8))
         for name in params['remove_files']:
             path = os.path.join(self.directory, name)
             if remove_file(path, self.check):
@@ -281,9 +285,12 @@ def main():
     )
     params = module.params
     names = [entry['name'] for entry in params['files']] + params['remove_files']
-    bad = [name for name in names if not name or '/' in name or name in ('.', '..')]
+    bad = [name for name in params['remove_files'] + [entry['name'] for entry in params['files']
+                                                     if not os.path.isabs(os.path.expanduser(entry['name']))]
+           if not name or '/' in name or name in ('.', '..')]
     if bad:
-        module.fail_json(msg='files and remove_files take plain file names, got %s' % ', '.join(repr(n) for n in bad))
+        module.fail_json(msg='files take plain file names or absolute paths, remove_files plain file names; got %s'
+                         % ', '.join(repr(n) for n in bad))
     if 'supervise.sh' not in names:
         module.fail_json(msg='files must hold supervise.sh: every supervisor needs it to stop a leftover loop')
     problems = env_file_problems(params['environment'])

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.hpc.vllm.plugins.module_utils import _supervised_service
+from ansible_collections.hpc.vllm.plugins.module_utils import _files, _supervised_service
 from ansible_collections.hpc.vllm.plugins.modules import supervised_service
 from ansible_collections.hpc.vllm.tests.unit.plugins.modules.utils import run_module
 
@@ -144,6 +144,19 @@ def test_the_environment_never_shows_in_the_result_or_the_diff(service_dir):
     assert SECRET not in repr(result)
 
 
+def test_a_file_outside_the_directory_is_written_and_restarts_on_change(service_dir, tmp_path):
+    known_hosts = str(tmp_path / 'known_hosts')
+    args = _args(service_dir)
+    args['files'].append(dict(name=known_hosts, content='host key 1\n'))
+    run_module(supervised_service.main, args)
+    assert open(known_hosts).read() == 'host key 1\n' and _mode(known_hosts) == 0o600
+    pid = _pid(service_dir)
+    args['files'][-1]['content'] = 'host key 2\n'
+    failed, result = run_module(supervised_service.main, args)
+    assert not failed and result['action'] == 'restarted' and result['files_changed'] == [known_hosts]
+    assert _pid(service_dir) != pid
+
+
 def test_remove_files_removes_and_restarts(service_dir):
     args = _args(service_dir)
     args['files'].append(dict(name='logging.json', content='{}\n'))
@@ -170,6 +183,7 @@ def test_an_environment_the_file_cannot_hold_is_refused_before_anything_is_writt
 
 @pytest.mark.parametrize('files, message', [
     ([dict(name='../escape', content='x')], 'plain file names'),
+    ([dict(name='sub/dir', content='x')], 'plain file names'),
     ([dict(name='run.sh', content='x')], 'supervise.sh'),
 ])
 def test_bad_file_lists_are_refused(service_dir, files, message):
@@ -185,9 +199,9 @@ def test_a_systemd_supervisor_needs_the_unit(service_dir):
 
 def test_write_file_never_leaves_a_readable_secret(tmp_path):
     path = str(tmp_path / 'env')
-    assert _supervised_service.write_file(path, 'KEY=1\n', 0o600) == (True, None)
+    assert _files.write_file(path, 'KEY=1\n', 0o600) == (True, None)
     assert _mode(path) == 0o600
-    assert _supervised_service.write_file(path, 'KEY=1\n', 0o600) == (False, 'KEY=1\n')
+    assert _files.write_file(path, 'KEY=1\n', 0o600) == (False, 'KEY=1\n')
     assert os.listdir(str(tmp_path)) == ['env']
 
 
