@@ -18,7 +18,7 @@ description:
   - Makes directories, writes files with the given content and mode, and removes files, all in one call, and
     says which of them changed. A loop of M(ansible.builtin.copy) costs one round trip to the node per file;
     over two ssh hops that is most of a deploy that changes nothing.
-  - Each file is written to a temporary file beside it, created with its final mode, and renamed over it: a
+  - Each file is written to a temporary file beside it, created with its final mode, and renamed over it. So a
     reader never sees half a file, and a secret is never readable by others, not even for a moment.
   - The content of O(secret_files) is a C(no_log) value, never shown in a diff or in the output.
 extends_documentation_fragment:
@@ -130,7 +130,8 @@ def main():
             directories=dict(type='list', elements='dict', default=[], options=dict(
                 path=dict(type='path', required=True), mode=dict(type='str', default='0700'))),
             files=dict(type='list', elements='dict', default=[], options=ENTRY),
-            secret_files=dict(type='list', elements='dict', default=[], options=secret_entry),
+            # no_log on the content only: paths and modes stay readable in the output
+            secret_files=dict(type='list', elements='dict', default=[], options=secret_entry, no_log=False),
             absent=dict(type='list', elements='path', default=[]),
         ),
         supports_check_mode=True,
@@ -139,12 +140,12 @@ def main():
     changed, diff = [], []
     try:
         for entry in module.params['directories']:
-            path = os.path.expanduser(entry['path'])
+            path = entry['path']
             if make_directory(path, int(entry['mode'], 8), check):
                 changed.append(path)
         for secret, key in ((False, 'files'), (True, 'secret_files')):
             for entry in module.params[key]:
-                path = os.path.expanduser(entry['path'])
+                path = entry['path']
                 if check and not os.path.isdir(os.path.dirname(path)):
                     # its directory is made above, in check mode only on paper
                     changed.append(path)
@@ -156,7 +157,6 @@ def main():
                         diff.append(dict(before_header=path, after_header=path, before=before or '',
                                          after=entry['content']))
         for path in module.params['absent']:
-            path = os.path.expanduser(path)
             if remove_file(path, check):
                 changed.append(path)
     except (ValueError, IOError, OSError) as exc:

@@ -24,7 +24,7 @@ description:
   - Nothing that is missing or failing on the node fails the module. A node without GPU, a venv without vLLM
     or a node without internet access is reported as such, with the reason, in RV(diagnostics).
   - It also sets the user and Python facts as the C(user) and C(python) subsets of C(ansible.builtin.setup) set
-    them (RV(ansible_facts)): a deploy runs it first on every node, and the roles then need no fact gathering
+    them (RV(ansible_facts)). A deploy runs it first on every node, and the roles then need no fact gathering
     of their own.
   - The module never changes anything and never reports RV(ignore:changed).
 extends_documentation_fragment:

@@ -150,7 +150,7 @@ class Service(object):
         self.module = module
         self.params = module.params
         self.check = module.check_mode
-        self.directory = os.path.expanduser(self.params['directory'])
+        self.directory = self.params['directory']
         self.changed_files = []
         self.diff = []
         self.supervise = os.path.join(self.directory, 'supervise.sh')
@@ -171,18 +171,17 @@ class Service(object):
             self.changed_files.append(self.directory)
         for entry in params['files']:
             # an absolute name stays as it is: join() keeps the second path when it is absolute
-            self._write(os.path.join(self.directory, os.path.expanduser(entry['name'])), entry['content'],
-                        int(entry['mode'], 8))
+            self._write(os.path.join(self.directory, entry['name']), entry['content'], int(entry['mode'], 8))
         for name in params['remove_files']:
             path = os.path.join(self.directory, name)
             if remove_file(path, self.check):
                 self.changed_files.append(path)
-        env_file = os.path.expanduser(params['env_file'] or os.path.join(self.directory, 'env'))
+        env_file = params['env_file'] or os.path.join(self.directory, 'env')
         self._write(env_file, env_file_content(params['environment'], params['environment_header']), 0o600,
                     secret=True)
         unit_changed = False
         if params['supervisor'] != 'standalone':
-            unit_path = os.path.expanduser(params['unit_path'])
+            unit_path = params['unit_path']
             unit_dir = os.path.dirname(unit_path)
             if not os.path.isdir(unit_dir):
                 # a user's first unit: ~/.config/systemd/user is made here
@@ -199,9 +198,8 @@ class Service(object):
         if action == 'status':
             return rc
         if rc != 0:
-            self.module.fail_json(msg='%s %s %s failed (rc %d): %s' % (self.supervise, action, self.directory, rc,
-                                                                      (err or out).strip()),
-                                  files_changed=self.changed_files)
+            message = '%s %s %s failed (rc %d): %s' % (self.supervise, action, self.directory, rc, (err or out).strip())
+            self.module.fail_json(msg=message, files_changed=self.changed_files)
         return out.strip()
 
     def _loop_running(self):
@@ -285,12 +283,11 @@ def main():
     )
     params = module.params
     names = [entry['name'] for entry in params['files']] + params['remove_files']
-    bad = [name for name in params['remove_files'] + [entry['name'] for entry in params['files']
-                                                     if not os.path.isabs(os.path.expanduser(entry['name']))]
-           if not name or '/' in name or name in ('.', '..')]
+    relative = [entry['name'] for entry in params['files'] if not os.path.isabs(entry['name'])]
+    bad = [name for name in params['remove_files'] + relative if not name or '/' in name or name in ('.', '..')]
     if bad:
-        module.fail_json(msg='files take plain file names or absolute paths, remove_files plain file names; got %s'
-                         % ', '.join(repr(n) for n in bad))
+        module.fail_json(msg='files take plain file names or absolute paths, remove_files plain file names; '
+                             'got %s' % ', '.join(repr(name) for name in bad))
     if 'supervise.sh' not in names:
         module.fail_json(msg='files must hold supervise.sh: every supervisor needs it to stop a leftover loop')
     problems = env_file_problems(params['environment'])

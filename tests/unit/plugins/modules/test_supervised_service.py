@@ -57,72 +57,117 @@ def _mode(path):
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-@pytest.fixture
-def service_dir(tmp_path):
-    directory = str(tmp_path / 'services' / 'test-service')
-    yield directory
+def _stop(directory):
     if os.path.exists(os.path.join(directory, 'supervise.sh')):
         subprocess.call([os.path.join(directory, 'supervise.sh'), 'stop', directory], stdout=subprocess.DEVNULL)
 
 
-def test_first_run_writes_the_files_and_starts_the_loop(service_dir):
-    failed, result = run_module(supervised_service.main, _args(service_dir))
+@pytest.fixture
+def service_dir(tmp_path):
+    directory = str(tmp_path / 'services' / 'test-service')
+    yield directory
+    _stop(directory)
+
+
+# A stop waits until the loop's process is gone, and an orphan is gone only once init has reaped it, which
+# takes seconds in some sandboxes: one running service serves the tests that only look, and check mode
+# shows what a change would restart without stopping anything.
+@pytest.fixture(scope='module')
+def running(tmp_path_factory):
+    directory = str(tmp_path_factory.mktemp('running') / 'services' / 'test-service')
+    failed, result = run_module(supervised_service.main, _args(directory))
     assert not failed, result
+    yield directory, result
+    _stop(directory)
+
+
+def test_the_first_run_writes_the_files_and_starts_the_loop(running):
+    directory, result = running
     assert result['changed'] and result['action'] == 'started'
-    assert _mode(service_dir) == 0o700
-    assert _mode(os.path.join(service_dir, 'run.sh')) == 0o700
-    assert _mode(os.path.join(service_dir, 'env')) == 0o600
-    with open(os.path.join(service_dir, 'env')) as handle:
+    assert _mode(directory) == 0o700
+    assert _mode(os.path.join(directory, 'run.sh')) == 0o700
+    assert _mode(os.path.join(directory, 'env')) == 0o600
+    with open(os.path.join(directory, 'env')) as handle:
         assert handle.read() == '#\n# Ansible managed\n#\nAPI_KEY=%s\nB_SETTING=1\n' % SECRET
-    assert _status(service_dir) == 0
+    assert _status(directory) == 0
 
 
-def test_a_second_run_changes_nothing_and_keeps_the_process(service_dir):
-    run_module(supervised_service.main, _args(service_dir))
-    pid = _pid(service_dir)
-    failed, result = run_module(supervised_service.main, _args(service_dir))
+def test_a_second_run_changes_nothing_and_keeps_the_process(running):
+    directory = running[0]
+    pid = _pid(directory)
+    failed, result = run_module(supervised_service.main, _args(directory))
     assert not failed, result
     assert not result['changed'] and result['action'] == 'running' and result['files_changed'] == []
-    assert _pid(service_dir) == pid
+    assert _pid(directory) == pid
 
 
-@pytest.mark.parametrize('change', ['argv', 'environment', 'mode', 'extra file', 'restart'])
-def test_a_change_restarts_the_service(service_dir, change):
-    run_module(supervised_service.main, _args(service_dir))
-    pid = _pid(service_dir)
-    args = _args(service_dir)
+@pytest.mark.parametrize('change', ['argv', 'environment', 'mode', 'extra file', 'file elsewhere', 'remove',
+                                    'restart'])
+def test_every_change_restarts_the_service(running, tmp_path, change):
+    """In check mode: what changed, and that it would restart; nothing is written or stopped."""
+    directory = running[0]
+    pid = _pid(directory)
+    with open(os.path.join(directory, 'run.sh')) as handle:
+        before = handle.read()
+    args = _args(directory)
+    changed = []
     if change == 'argv':
-        args = _args(service_dir, argv=('sleep', '601'))
+        args = _args(directory, argv=('sleep', '601'))
+        changed = [os.path.join(directory, 'run.sh')]
     elif change == 'environment':
         args['environment'] = dict(API_KEY=SECRET, B_SETTING='2')
+        changed = [os.path.join(directory, 'env')]
     elif change == 'mode':
         args['files'][1]['mode'] = '0500'
+        changed = [os.path.join(directory, 'run.sh')]
     elif change == 'extra file':
         args['files'].append(dict(name='tunnel.json', content='{}\n'))
+        changed = [os.path.join(directory, 'tunnel.json')]
+    elif change == 'file elsewhere':
+        args['files'].append(dict(name=str(tmp_path / 'known_hosts'), content='host key\n'))
+        changed = [str(tmp_path / 'known_hosts')]
+    elif change == 'remove':
+        args['remove_files'] = ['service.log']
+        changed = [os.path.join(directory, 'service.log')]
     else:
         args['restart'] = True
-    failed, result = run_module(supervised_service.main, args)
-    assert not failed, result
-    assert result['changed'] and result['action'] == 'restarted'
-    assert _status(service_dir) == 0 and _pid(service_dir) != pid
-
-
-def test_check_mode_reports_the_change_and_touches_nothing(service_dir):
-    run_module(supervised_service.main, _args(service_dir))
-    pid = _pid(service_dir)
-    with open(os.path.join(service_dir, 'run.sh')) as handle:
-        before = handle.read()
-    args = _args(service_dir, argv=('sleep', '601'))
     args['_ansible_diff'] = True
     failed, result = run_module(supervised_service.main, args, check_mode=True)
     assert not failed, result
     assert result['changed'] and result['action'] == 'restarted'
-    assert result['files_changed'] == [os.path.join(service_dir, 'run.sh')]
-    assert [entry['after_header'] for entry in result['diff']] == [os.path.join(service_dir, 'run.sh')]
-    assert 'sleep 601' in result['diff'][0]['after'] and 'sleep 600' in result['diff'][0]['before']
-    with open(os.path.join(service_dir, 'run.sh')) as handle:
+    assert result['files_changed'] == changed
+    if change == 'argv':
+        assert [entry['after_header'] for entry in result['diff']] == changed
+        assert 'sleep 601' in result['diff'][0]['after'] and 'sleep 600' in result['diff'][0]['before']
+    with open(os.path.join(directory, 'run.sh')) as handle:
         assert handle.read() == before
-    assert _pid(service_dir) == pid
+    assert _pid(directory) == pid and _mode(os.path.join(directory, 'run.sh')) == 0o700
+
+
+def test_the_environment_never_shows_in_the_result_or_the_diff(running):
+    args = _args(running[0])
+    args['environment'] = dict(API_KEY=SECRET + '-new', B_SETTING='1')
+    args['_ansible_diff'] = True
+    failed, result = run_module(supervised_service.main, args, check_mode=True)
+    assert not failed, result
+    assert os.path.join(running[0], 'env') in result['files_changed']
+    assert result['diff'] == []
+    assert SECRET not in repr(result)
+
+
+def test_a_change_restarts_the_process_and_writes_the_files(service_dir, tmp_path):
+    run_module(supervised_service.main, _args(service_dir))
+    pid = _pid(service_dir)
+    args = _args(service_dir, argv=('sleep', '601'))
+    known_hosts = str(tmp_path / 'known_hosts')
+    args['files'].append(dict(name=known_hosts, content='host key\n'))
+    failed, result = run_module(supervised_service.main, args)
+    assert not failed, result
+    assert result['changed'] and result['action'] == 'restarted'
+    assert _status(service_dir) == 0 and _pid(service_dir) != pid
+    assert open(known_hosts).read() == 'host key\n' and _mode(known_hosts) == 0o600
+    with open(os.path.join(service_dir, 'run.sh')) as handle:
+        assert 'sleep 601' in handle.read()
 
 
 def test_check_mode_on_a_new_service_writes_nothing(service_dir):
@@ -132,49 +177,11 @@ def test_check_mode_on_a_new_service_writes_nothing(service_dir):
     assert not os.path.exists(service_dir)
 
 
-def test_the_environment_never_shows_in_the_result_or_the_diff(service_dir):
-    run_module(supervised_service.main, _args(service_dir))
-    args = _args(service_dir)
-    args['environment'] = dict(API_KEY=SECRET + '-new', B_SETTING='1')
-    args['_ansible_diff'] = True
-    failed, result = run_module(supervised_service.main, args)
-    assert not failed, result
-    assert os.path.join(service_dir, 'env') in result['files_changed']
-    assert result['diff'] == []
-    assert SECRET not in repr(result)
-
-
-def test_a_file_outside_the_directory_is_written_and_restarts_on_change(service_dir, tmp_path):
-    known_hosts = str(tmp_path / 'known_hosts')
-    args = _args(service_dir)
-    args['files'].append(dict(name=known_hosts, content='host key 1\n'))
-    run_module(supervised_service.main, args)
-    assert open(known_hosts).read() == 'host key 1\n' and _mode(known_hosts) == 0o600
-    pid = _pid(service_dir)
-    args['files'][-1]['content'] = 'host key 2\n'
-    failed, result = run_module(supervised_service.main, args)
-    assert not failed and result['action'] == 'restarted' and result['files_changed'] == [known_hosts]
-    assert _pid(service_dir) != pid
-
-
-def test_remove_files_removes_and_restarts(service_dir):
-    args = _args(service_dir)
-    args['files'].append(dict(name='logging.json', content='{}\n'))
-    run_module(supervised_service.main, args)
-    failed, result = run_module(supervised_service.main, _args(service_dir, remove_files=['logging.json']))
-    assert not failed, result
-    assert result['action'] == 'restarted'
-    assert not os.path.exists(os.path.join(service_dir, 'logging.json'))
-    failed, result = run_module(supervised_service.main, _args(service_dir, remove_files=['logging.json']))
-    assert not result['changed']
-
-
 @pytest.mark.parametrize('environment, named', [
     ({'BAD-NAME': 'x'}, 'BAD-NAME'),
     ({'GOOD': 'line one\nline two'}, 'GOOD'),
 ])
-def test_an_environment_the_file_cannot_hold_is_refused_before_anything_is_written(service_dir, environment,
-                                                                                      named):
+def test_an_environment_the_file_cannot_hold_is_refused_before_writing(service_dir, environment, named):
     failed, result = run_module(supervised_service.main, _args(service_dir, environment=environment))
     assert failed
     assert named in result['msg'] and 'line two' not in result['msg']
