@@ -50,13 +50,13 @@ options:
     type: list
     elements: dict
     default: []
-    suboptions:
+    suboptions: &file_suboptions
       path:
         description: The file.
         type: path
         required: true
       content:
-        description: What it holds.
+        description: What it holds (never shown for O(secret_files)).
         type: str
         required: true
       mode:
@@ -68,19 +68,7 @@ options:
     type: list
     elements: dict
     default: []
-    suboptions:
-      path:
-        description: The file.
-        type: path
-        required: true
-      content:
-        description: What it holds; never shown.
-        type: str
-        required: true
-      mode:
-        description: Its permission bits, in octal.
-        type: str
-        default: '0600'
+    suboptions: *file_suboptions
   absent:
     description: Files that must not exist.
     type: list

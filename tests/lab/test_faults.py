@@ -303,6 +303,9 @@ def test_login_node_in_maintenance_during_a_deploy(deployed):
            if rejoined else f"run {during.status}; B2 did not get the tunnel back",
            during.status == "successful" and rejoined, seconds, probe)
     print("\n".join(degraded))
+    # the run's recap, host by host (ok, changed, failed, skipped), as the note of a fault run quotes it
+    print("recap:", json.dumps({stat: during.stats.get(stat, {}) for stat in ("ok", "changed", "failures",
+                                                                              "dark", "skipped")}))
     assert during.status == "successful" and during.rc == 0, failure_messages(during)
     assert any(f"login node {B2} does not answer" in message for message in degraded), degraded
     # nothing rewritten or restarted for cluster B; the laptop's endpoint record lists the login nodes

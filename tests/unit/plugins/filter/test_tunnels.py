@@ -90,7 +90,7 @@ def test_defaults_match_the_roles():
         server = yaml.safe_load(handle)
     assert DEFAULTS['tunnel_remote_port'] == reverse['tunnel_remote_port']
     assert DEFAULTS['vllm_port'] == reverse['vllm_port'] == server['vllm_port']
-    # tunnel_local_port is the laptop's (DESIGN.md: 18000), documented and validated with the compute node's
+    # tunnel_local_port is the laptop's (README.md: 18000), documented and validated with the compute node's
     assert DEFAULTS['tunnel_local_port'] == reverse['tunnel_local_port'] == 18000
 
 
