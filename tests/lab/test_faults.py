@@ -209,6 +209,23 @@ def test_restart_of_the_compute_node(deployed):
     assert ok and after == before, (before, after)
 
 
+def blackhole(address):
+    """A container on ``address`` of cluster B's network that drops every packet. podman frees a killed
+    container's address a moment after ``podman kill`` returns (CI8: "requested ip address ... is already
+    allocated" to the killed node), so it is tried again for a while."""
+    result = None
+
+    def placed():
+        nonlocal result
+        run("podman", "rm", "-f", "-t", "0", BLACKHOLE)
+        result = run("podman", "run", "-d", "--rm", "--name", BLACKHOLE, "--cap-add", "NET_ADMIN", "--network",
+                     "hpcv-cluster-b", "--ip", address, os.environ.get("HPC_VLLM_IMAGE", "localhost/hpc-vllm-node:bookworm"),
+                     "sh", "-c", "iptables -I INPUT -j DROP && iptables -I OUTPUT -j DROP && exec sleep 900")
+        return result.returncode == 0
+    wait_for(placed, 30, 1)
+    return result
+
+
 def test_compute_node_lost_without_closing_its_sessions(deployed):
     """compute-b drops off the network before it dies (a power cut, a node that crashes), so both login
     nodes keep its reverse sessions and their listeners; it boots with another address (podman gives it
@@ -227,11 +244,12 @@ def test_compute_node_lost_without_closing_its_sessions(deployed):
         assert run("podman", "kill", compute_b).returncode == 0
         # The old address goes to a placeholder that drops everything: compute-b must come back with another
         # one, and the login nodes' sessions to the old one get no reset from anybody.
-        hole = run("podman", "run", "-d", "--rm", "--name", BLACKHOLE, "--cap-add", "NET_ADMIN", "--network",
-                   "hpcv-cluster-b", "--ip", old_address, os.environ.get("HPC_VLLM_IMAGE", "localhost/hpc-vllm-node:bookworm"),
-                   "sh", "-c", "iptables -I INPUT -j DROP && iptables -I OUTPUT -j DROP && exec sleep 900")
-        assert hole.returncode == 0, hole.stderr
-        assert run("podman", "start", compute_b, timeout=120).returncode == 0
+        try:
+            hole = blackhole(old_address)
+            assert hole.returncode == 0, hole.stderr
+        finally:
+            # whatever happened to the placeholder, the node comes back (the later tests need cluster B)
+            assert run("podman", "start", compute_b, timeout=120).returncode == 0
         new_address = address(compute_b, "hpcv-cluster-b")
 
         def carried_again():
