@@ -81,3 +81,35 @@ def remove_file(path, check_mode=False):
     if not check_mode:
         os.unlink(path)
     return True
+
+
+class FileChanges(object):
+    """What the modules supervised_service and file_set do to files, and what they report of it: every path
+    made, written, chmod-ed or removed in ``changed``, and in ``diff`` the before and after of every written
+    file that is not secret. In check mode nothing is touched and the same is reported."""
+
+    def __init__(self, check_mode=False, diff_mode=False):
+        self.check_mode = check_mode
+        self.diff_mode = diff_mode
+        self.changed = []
+        self.diff = []
+
+    def directory(self, path, mode):
+        if make_directory(path, mode, self.check_mode):
+            self.changed.append(path)
+            return True
+        return False
+
+    def file(self, path, content, mode, secret=False):
+        written, before = write_file(path, content, mode, self.check_mode)
+        if written:
+            self.changed.append(path)
+            if self.diff_mode and not secret:
+                self.diff.append(dict(before_header=path, after_header=path, before=before or '', after=content))
+        return written
+
+    def absent(self, path):
+        if remove_file(path, self.check_mode):
+            self.changed.append(path)
+            return True
+        return False

@@ -101,11 +101,9 @@ files_changed:
   sample: [/home/researcher/.hpc-vllm/endpoints/cluster-a.json]
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpc.vllm.plugins.module_utils._files import make_directory, remove_file, write_file
+from ansible_collections.hpc.vllm.plugins.module_utils._files import FileChanges
 
 ENTRY = dict(path=dict(type='path', required=True), content=dict(type='str', required=True),
              mode=dict(type='str', default='0600'))
@@ -124,34 +122,20 @@ def main():
         ),
         supports_check_mode=True,
     )
-    check = module.check_mode
-    changed, diff = [], []
+    changes = FileChanges(module.check_mode, module._diff)
     try:
         for entry in module.params['directories']:
-            path = entry['path']
-            if make_directory(path, int(entry['mode'], 8), check):
-                changed.append(path)
+            changes.directory(entry['path'], int(entry['mode'], 8))
         for secret, key in ((False, 'files'), (True, 'secret_files')):
             for entry in module.params[key]:
-                path = entry['path']
-                if check and not os.path.isdir(os.path.dirname(path)):
-                    # its directory is made above, in check mode only on paper
-                    changed.append(path)
-                    continue
-                written, before = write_file(path, entry['content'], int(entry['mode'], 8), check)
-                if written:
-                    changed.append(path)
-                    if module._diff and not secret:
-                        diff.append(dict(before_header=path, after_header=path, before=before or '',
-                                         after=entry['content']))
+                changes.file(entry['path'], entry['content'], int(entry['mode'], 8), secret=secret)
         for path in module.params['absent']:
-            if remove_file(path, check):
-                changed.append(path)
+            changes.absent(path)
     except (ValueError, IOError, OSError) as exc:
-        module.fail_json(msg='Cannot write the files: %s' % exc, files_changed=changed)
-    result = dict(changed=bool(changed), files_changed=changed)
+        module.fail_json(msg='Cannot write the files: %s' % exc, files_changed=changes.changed)
+    result = dict(changed=bool(changes.changed), files_changed=changes.changed)
     if module._diff:
-        result['diff'] = diff
+        result['diff'] = changes.diff
     module.exit_json(**result)
 
 

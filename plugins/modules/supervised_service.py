@@ -139,7 +139,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpc.vllm.plugins.module_utils._files import make_directory, remove_file, write_file
+from ansible_collections.hpc.vllm.plugins.module_utils._files import FileChanges
 from ansible_collections.hpc.vllm.plugins.module_utils._supervised_service import env_file_content, env_file_problems
 
 RUNNING = ('active', 'activating', 'reloading')
@@ -151,44 +151,32 @@ class Service(object):
         self.params = module.params
         self.check = module.check_mode
         self.directory = self.params['directory']
-        self.changed_files = []
-        self.diff = []
+        self.files = FileChanges(module.check_mode, module._diff)
         self.supervise = os.path.join(self.directory, 'supervise.sh')
 
-    # files
-
-    def _write(self, path, content, mode, secret=False):
-        changed, before = write_file(path, content, mode, self.check)
-        if changed:
-            self.changed_files.append(path)
-            if self.module._diff and not secret:
-                self.diff.append(dict(before_header=path, after_header=path, before=before or '', after=content))
-        return changed
+    @property
+    def changed_files(self):
+        return self.files.changed
 
     def write_files(self):
+        """Write every file of the service; returns whether the unit changed (systemd must reload it)."""
         params = self.params
-        if make_directory(self.directory, 0o700, self.check):
-            self.changed_files.append(self.directory)
+        self.files.directory(self.directory, 0o700)
         for entry in params['files']:
             # an absolute name stays as it is: join() keeps the second path when it is absolute
-            self._write(os.path.join(self.directory, entry['name']), entry['content'], int(entry['mode'], 8))
+            self.files.file(os.path.join(self.directory, entry['name']), entry['content'], int(entry['mode'], 8))
         for name in params['remove_files']:
-            path = os.path.join(self.directory, name)
-            if remove_file(path, self.check):
-                self.changed_files.append(path)
+            self.files.absent(os.path.join(self.directory, name))
         env_file = params['env_file'] or os.path.join(self.directory, 'env')
-        self._write(env_file, env_file_content(params['environment'], params['environment_header']), 0o600,
-                    secret=True)
-        unit_changed = False
-        if params['supervisor'] != 'standalone':
-            unit_path = params['unit_path']
-            unit_dir = os.path.dirname(unit_path)
-            if not os.path.isdir(unit_dir):
-                # a user's first unit: ~/.config/systemd/user is made here
-                make_directory(unit_dir, 0o755, self.check)
-                self.changed_files.append(unit_dir)
-            unit_changed = self._write(unit_path, params['unit'], 0o644)
-        return unit_changed
+        self.files.file(env_file, env_file_content(params['environment'], params['environment_header']), 0o600,
+                        secret=True)
+        if params['supervisor'] == 'standalone':
+            return False
+        unit_dir = os.path.dirname(params['unit_path'])
+        if not os.path.isdir(unit_dir):
+            # a user's first unit: ~/.config/systemd/user is made here (an existing one keeps its mode)
+            self.files.directory(unit_dir, 0o755)
+        return self.files.file(params['unit_path'], params['unit'], 0o644)
 
     # supervisors
 
@@ -310,7 +298,7 @@ def main():
         ran, action = service.run_systemd(restart, unit_changed)
     result = dict(changed=bool(service.changed_files) or ran, files_changed=service.changed_files, action=action)
     if module._diff:
-        result['diff'] = service.diff
+        result['diff'] = service.files.diff
     module.exit_json(**result)
 
 
