@@ -211,6 +211,39 @@ def netlink_addresses():
     return parse_netlink_dump(datagrams, dict(socket.if_nameindex()))
 
 
+def address_records(get_bin_path, run):
+    """``(records, error)``: every address of the node, from ``ip -j addr`` where iproute2 is there and knows
+    ``-j``, else from the kernel's rtnetlink dump (what ``ip`` itself reads). ``get_bin_path`` and ``run``
+    are the module's (``run`` as TimedRunner's, returning rc, stdout, stderr)."""
+    ip = get_bin_path('ip')
+    if ip:
+        rc, out, dummy = run([ip, '-j', 'addr', 'show'])
+        if rc == 0:
+            try:
+                return parse_ip_addr_json(out), None
+            except ValueError:
+                # iproute2 before 4.13 knows no -j; the kernel's dump below says the same
+                pass
+    try:
+        return netlink_addresses(), None
+    except (OSError, ValueError) as exc:
+        return [], 'cannot read the addresses from netlink: %s' % exc
+
+
+def address_facts(records):
+    """``all_ipv4_addresses`` and ``all_ipv6_addresses`` as ansible.builtin.setup's network subset gives them:
+    every address but the loopback ones, in the order of ``ip addr``."""
+    facts = {'all_ipv4_addresses': [], 'all_ipv6_addresses': []}
+    for record in records:
+        try:
+            address = ipaddress.ip_address(record['address'])
+        except ValueError:
+            continue
+        if not address.is_loopback:
+            facts['all_ipv%d_addresses' % address.version].append(str(address))
+    return facts
+
+
 def select_addresses(records):
     """Keep the addresses worth reporting, ordered by interface index, IPv4 before IPv6.
 

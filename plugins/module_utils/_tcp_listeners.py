@@ -16,6 +16,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import binascii
+import os
+import pwd
 import socket
 import struct
 
@@ -70,3 +72,20 @@ def unprivileged_port_start(path=UNPRIVILEGED_PORT_START):
             return int(handle.read().strip())
     except (IOError, OSError, ValueError):
         return 1024
+
+
+def _user(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def report(ports, tables=TABLES):
+    """What the modules tcp_listeners and login_node_facts return: ``uid`` (ours), ``unprivileged_port_start``
+    and ``ports``, each asked port (a string key) with its listeners' address, uid, user and whether it is ours."""
+    uid = os.getuid()
+    return dict(uid=uid, unprivileged_port_start=unprivileged_port_start(), ports=dict(
+        (str(port), [dict(address=address, uid=owner, user=_user(owner), ours=owner == uid)
+                     for address, owner in entries])
+        for port, entries in listeners(ports, tables).items()))

@@ -307,11 +307,10 @@ from ansible_collections.hpc.vllm.plugins.module_utils._node_diagnostics import 
     ROUTE_PATH,
     VERSION_SCRIPT,
     VLLM_DISTRIBUTIONS,
+    address_records,
     default_route,
     discover_public_ip,
     gpu_summary,
-    netlink_addresses,
-    parse_ip_addr_json,
     parse_version_output,
     read_proc,
     select_addresses,
@@ -346,19 +345,8 @@ class NodeDiagnostics(object):
         return path, None
 
     def addresses(self):
-        ip = self.module.get_bin_path('ip')
-        if ip:
-            rc, out, dummy = self.run([ip, '-j', 'addr', 'show'])
-            if rc == 0:
-                try:
-                    return select_addresses(parse_ip_addr_json(out)), None
-                except ValueError:
-                    # iproute2 before 4.13 knows no -j; the kernel's dump below says the same
-                    pass
-        try:
-            return select_addresses(netlink_addresses()), None
-        except (OSError, ValueError) as exc:
-            return [], 'cannot read the addresses from netlink: %s' % exc
+        records, error = address_records(self.module.get_bin_path, self.run)
+        return select_addresses(records), error
 
     def gpus(self):
         nvidia_smi, error = self.executable(self.params['nvidia_smi_path'])

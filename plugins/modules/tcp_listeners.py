@@ -75,18 +75,10 @@ ports:
 """
 
 import os
-import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpc.vllm.plugins.module_utils._tcp_listeners import listeners, unprivileged_port_start
-
-
-def _user(uid):
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
+from ansible_collections.hpc.vllm.plugins.module_utils._tcp_listeners import report
 
 
 def main():
@@ -99,12 +91,7 @@ def main():
         module.fail_json(msg='ports must be integers from 1 to 65535, got %s' % ', '.join(str(port) for port in bad))
     if not os.path.exists('/proc/net/tcp'):
         module.fail_json(msg='/proc/net/tcp is missing: tcp_listeners works on Linux only')
-    uid = os.getuid()
-    found = listeners(module.params['ports'])
-    module.exit_json(changed=False, uid=uid, unprivileged_port_start=unprivileged_port_start(), ports=dict(
-        (str(port), [dict(address=address, uid=owner, user=_user(owner), ours=owner == uid)
-                     for address, owner in entries])
-        for port, entries in found.items()))
+    module.exit_json(changed=False, **report(module.params['ports']))
 
 
 if __name__ == '__main__':

@@ -24,6 +24,7 @@ from ansible_collections.hpc.vllm.plugins.module_utils._node_diagnostics import 
     VLLM_DISTRIBUTIONS,
     parse_netlink_dump,
 )
+from ansible_collections.hpc.vllm.plugins.module_utils import _node_diagnostics
 from ansible_collections.hpc.vllm.plugins.modules import node_diagnostics
 from ansible_collections.hpc.vllm.tests.unit.plugins.modules.utils import run_module
 
@@ -99,7 +100,7 @@ class FakeNode(object):
         # bound methods set on the class stay bound to this fake: the module instance is not passed
         monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', self.get_bin_path)
         monkeypatch.setattr(basic.AnsibleModule, 'run_command', self.run_command)
-        monkeypatch.setattr(node_diagnostics, 'netlink_addresses', self.netlink)
+        monkeypatch.setattr(_node_diagnostics, 'netlink_addresses', self.netlink)
         route, ipv6_route = self.routes
         monkeypatch.setattr(node_diagnostics, 'ROUTE_PATH', os.path.join(FIXTURES, route) if route else self.missing)
         monkeypatch.setattr(node_diagnostics, 'IPV6_ROUTE_PATH',

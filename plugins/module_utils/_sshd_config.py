@@ -1,27 +1,34 @@
+# -*- coding: utf-8 -*-
 # Copyright (c) 2026, hpc.vllm developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
 """Read sshd's forwarding settings from its config files, as an unprivileged user can.
 
 `sshd -T` needs root, so this follows sshd's own rules as far as files are readable: Include is
 expanded where it stands (globs in lexical order, relative paths under /etc/ssh), the first value
 of a keyword wins, and lines after a Match apply only to some connections, so they are reported
-apart. Prints one JSON object; never fails on unreadable files, it lists them.
-Runs on the login node's Python (3.6 and later).
+apart. Never fails on unreadable files: it lists them.
 """
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
 import glob
-import json
+import io
 import os
 import shlex
-import sys
 
 KEYWORDS = ('allowtcpforwarding', 'disableforwarding', 'allowstreamlocalforwarding', 'authorizedkeysfile')
 MAX_DEPTH = 16
 
 
-def read(path, in_match, depth, out):
+def _read(path, in_match, depth, out):
     try:
-        with open(path, encoding='utf-8', errors='replace') as f:
+        with io.open(path, encoding='utf-8', errors='replace') as f:
             lines = f.readlines()
     except OSError as e:
         out['unreadable'].append('%s (%s)' % (path, e.strerror))
@@ -48,7 +55,7 @@ def read(path, in_match, depth, out):
                 if not matches and glob.has_magic(pattern) and not os.access(os.path.dirname(pattern), os.R_OK):
                     out['unreadable'].append('%s (directory not readable)' % pattern)
                 for included in matches:
-                    read(included, in_match, depth + 1, out)
+                    _read(included, in_match, depth + 1, out)
             continue
         if keyword not in KEYWORDS or not args:
             continue
@@ -60,12 +67,9 @@ def read(path, in_match, depth, out):
             out['settings'][keyword] = {'value': value, 'where': where}
 
 
-def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else '/etc/ssh/sshd_config'
+def forwarding_settings(path='/etc/ssh/sshd_config'):
+    """What ``path`` and the files it includes say about forwarding: ``settings`` (keyword -> value and
+    where it is set), ``match`` (the same keywords inside Match blocks), ``files_read`` and ``unreadable``."""
     out = {'files_read': [], 'unreadable': [], 'settings': {}, 'match': []}
-    read(path, False, 0, out)
-    print(json.dumps(out))
-
-
-if __name__ == '__main__':
-    main()
+    _read(path, False, 0, out)
+    return out
