@@ -140,21 +140,30 @@ def p1_latency(rounds: int, count: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- P2
-def tunnel_cpu_seconds() -> float:
-    """CPU seconds used so far by every ssh and sshd process of the lab's researcher (the tunnels' three
-    ssh hops; podman runs the containers' processes on this host's kernel, so /proc here sees them)."""
+def tunnel_cpu_ticks() -> dict[tuple[str, str], int]:
+    """CPU ticks used so far by each ssh and sshd process of the lab's researcher (the tunnels' three ssh
+    hops; podman runs the containers' processes on this host's kernel, so /proc here sees them), by
+    (pid, start time): a pid used again by a new process is another process."""
     uid = in_node(LAPTOP, "id", "-u").stdout.strip()
-    ticks = 0
+    ticks = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)
             comm = fields[0].split("(", 1)[1]
             if comm not in ("ssh", "sshd") or (stat.parent / "status").read_text().split("Uid:")[1].split()[0] != uid:
                 continue
-            ticks += int(fields[1].split()[11]) + int(fields[1].split()[12])  # utime + stime
+            values = fields[1].split()
+            ticks[(stat.parent.name, values[19])] = int(values[11]) + int(values[12])  # utime + stime; starttime
         except (OSError, IndexError, ValueError):
             continue  # gone meanwhile
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return ticks
+
+
+def tunnel_cpu_seconds(before: dict[tuple[str, str], int], after: dict[tuple[str, str], int]) -> float:
+    """The ssh CPU seconds from ``before`` to ``after``, summed per process: a process that ended in between
+    takes its ticks out of a plain difference of totals, which once made this figure negative. Such a
+    process's last ticks are lost, so this is a lower bound; the tunnels' own processes live throughout."""
+    return sum(max(0, spent - before.get(key, 0)) for key, spent in after.items()) / os.sysconf("SC_CLK_TCK")
 
 
 def p2_throughput(rounds: int, levels: list[int], tokens: int) -> dict:
@@ -167,10 +176,10 @@ def p2_throughput(rounds: int, levels: list[int], tokens: int) -> dict:
         tunnel_cpu = 0.0
         for r in range(rounds):
             for side in (sides if r % 2 == 0 else reversed(list(sides))):
-                cpu = tunnel_cpu_seconds()
+                cpu = tunnel_cpu_ticks()
                 runs[side].append(client(sides[side][0], "stream", sides[side][1], streams, tokens))
                 if side == "tunnel":
-                    tunnel_cpu += tunnel_cpu_seconds() - cpu
+                    tunnel_cpu += tunnel_cpu_seconds(cpu, tunnel_cpu_ticks())
         rate = {side: [run["tokens"] / run["wall_s"] for run in runs[side]] for side in sides}
         tunnel_tokens = sum(run["tokens"] for run in runs["tunnel"])
         first = {side: statistics.median(s["first_token_s"] for run in runs[side] for s in run["streams"])
@@ -252,7 +261,7 @@ def p4_deploy() -> dict:
     status = playbook("status.yml")
     result = {"clusters": 2, "cold": cold, "noop": {"wall_s": noop["wall_s"], "changed": noop["changed"]},
               "status": {"wall_s": status["wall_s"]},
-              "goals": {"orchestration_s": 60, "noop_wall_s": 20, "status_wall_s": 10}}
+              "goals": {"orchestration_s": 60, "noop_wall_s": 20, "status_wall_s": 5}}
     measured = {"orchestration_s": cold["orchestration_s"], "noop_wall_s": noop["wall_s"],
                 "status_wall_s": status["wall_s"]}
     result["met"] = {k: measured[k] <= v for k, v in result["goals"].items()}
