@@ -20,9 +20,8 @@ description:
     C(authorized_keys), and who listens on the tunnels' ports.
   - One module instead of ten small tasks, because every task is a round trip to the login node and a deploy
     that changes nothing is mostly such round trips.
-  - It also sets the user, Python and address facts as the C(user), C(python) and C(network) subsets of
-    M(ansible.builtin.setup) name them (RV(ansible_facts)). The role needs no other fact gathering, and the
-    tunnel filters tell from them which login node an address of C(tunnel_bastions) belongs to.
+  - It also sets the user and Python facts as the C(user) and C(python) subsets of M(ansible.builtin.setup) name
+    them (RV(ansible_facts)), so that the role needs no fact gathering of its own.
   - sshd's settings are read from its config files as the user may read them, because C(sshd -T) needs root.
     C(Include) is followed where it stands, the first value of a keyword wins, and lines after a C(Match)
     are reported apart (RV(sshd.match)). Unreadable files are listed in RV(sshd.unreadable), not failed on.
@@ -49,7 +48,7 @@ options:
     type: str
     default: .ssh/authorized_keys
 notes:
-  - Linux only (C(/proc/net), rtnetlink).
+  - Linux only (C(/proc/net)).
 seealso:
   - module: hpc.vllm.tcp_listeners
   - module: ansible.builtin.setup
@@ -68,21 +67,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 ansible_facts:
-  description:
-    - The user and Python facts, named and shaped as the C(user) and C(python) subsets of C(ansible.builtin.setup)
-      give them, and C(all_ipv4_addresses) and C(all_ipv6_addresses) as its C(network) subset gives them (every
-      address but the loopback ones).
+  description: The user and Python facts, named and shaped as the C(user) and C(python) subsets of C(ansible.builtin.setup)
+    give them.
   returned: always
   type: dict
   sample:
     user_id: researcher
     user_dir: /home/researcher
-    all_ipv4_addresses: [10.1.0.5]
-    all_ipv6_addresses: []
-addresses_error:
-  description: Why the addresses could not be read, or V(null).
-  returned: always
-  type: str
 host_keys:
   description: The host's public keys as C(TYPE BASE64), without their comments, in the order of their file names.
   returned: always
@@ -160,7 +151,6 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hpc.vllm.plugins.module_utils._command import TimedRunner
 from ansible_collections.hpc.vllm.plugins.module_utils._facts import python_facts, user_facts
-from ansible_collections.hpc.vllm.plugins.module_utils._node_diagnostics import address_facts, address_records
 from ansible_collections.hpc.vllm.plugins.module_utils._sshd_config import forwarding_settings
 from ansible_collections.hpc.vllm.plugins.module_utils._tcp_listeners import report
 
@@ -218,12 +208,9 @@ def main():
     run = TimedRunner(module, COMMAND_TIMEOUT).run
     facts = user_facts()
     facts.update(python_facts())
-    records, addresses_error = address_records(module.get_bin_path, run)
-    facts.update(address_facts(records))
     module.exit_json(
         changed=False,
         ansible_facts=facts,
-        addresses_error=addresses_error,
         host_keys=host_keys(module, params['host_keys']),
         openssh=openssh(module, run),
         sshd=forwarding_settings(params['sshd_config']),

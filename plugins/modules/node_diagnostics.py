@@ -24,8 +24,9 @@ description:
   - Nothing that is missing or failing on the node fails the module. A node without GPU, a venv without vLLM
     or a node without internet access is reported as such, with the reason, in RV(diagnostics).
   - It also sets the user and Python facts as the C(user) and C(python) subsets of C(ansible.builtin.setup) set
-    them (RV(ansible_facts)). A deploy runs it first on every node, and the roles then need no fact gathering
-    of their own.
+    them, and the address facts C(all_ipv4_addresses) and C(all_ipv6_addresses) as its C(network) subset does
+    (RV(ansible_facts)). A deploy runs it first on every node, and the roles then need no fact gathering of
+    their own; the tunnel filters tell from the login nodes' addresses which login node a tunnel reaches.
   - The module never changes anything and never reports RV(ignore:changed).
 extends_documentation_fragment:
   - hpc.vllm.attributes
@@ -99,8 +100,11 @@ EXAMPLES = r"""
 
 RETURN = r"""
 ansible_facts:
-  description: The user and Python facts, named and shaped as the C(user) and C(python) subsets of C(ansible.builtin.setup)
-    give them.
+  description:
+    - The user and Python facts, named and shaped as the C(user) and C(python) subsets of C(ansible.builtin.setup)
+      give them.
+    - C(all_ipv4_addresses) and C(all_ipv6_addresses) as its C(network) subset gives them - every address but the
+      loopback ones, link-local ones included.
   returned: always
   type: dict
   sample:
@@ -108,6 +112,8 @@ ansible_facts:
     user_uid: 1000
     user_dir: /home/researcher
     python: {executable: /usr/bin/python3, version: {major: 3, minor: 11, micro: 2}}
+    all_ipv4_addresses: [10.1.0.5]
+    all_ipv6_addresses: []
 diagnostics:
   description: What the node looks like.
   returned: always
@@ -307,6 +313,7 @@ from ansible_collections.hpc.vllm.plugins.module_utils._node_diagnostics import 
     ROUTE_PATH,
     VERSION_SCRIPT,
     VLLM_DISTRIBUTIONS,
+    address_facts,
     address_records,
     default_route,
     discover_public_ip,
@@ -343,10 +350,6 @@ class NodeDiagnostics(object):
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             return None, '%s is not an executable file' % path
         return path, None
-
-    def addresses(self):
-        records, error = address_records(self.module.get_bin_path, self.run)
-        return select_addresses(records), error
 
     def gpus(self):
         nvidia_smi, error = self.executable(self.params['nvidia_smi_path'])
@@ -387,18 +390,19 @@ class NodeDiagnostics(object):
         return version, distribution, None
 
     def __call__(self):
-        addresses, addresses_error = self.addresses()
+        records, addresses_error = address_records(self.module.get_bin_path, self.run)
         vllm_version, vllm_distribution, vllm_error = self.vllm()
         public_ip, public_ip_error = discover_public_ip(self.params['public_ip_url'], self.params['public_ip_timeout'])
         facts = user_facts()
         facts.update(python_facts())
+        facts.update(address_facts(records))
         return {
             'changed': False,
             'ansible_facts': facts,
             'diagnostics': {
                 'hostname': socket.gethostname(),
                 'fqdn': socket.getfqdn(),
-                'addresses': addresses,
+                'addresses': select_addresses(records),
                 'addresses_error': addresses_error,
                 'default_route': default_route(read_proc(ROUTE_PATH), read_proc(IPV6_ROUTE_PATH)),
                 'gpus': self.gpus(),

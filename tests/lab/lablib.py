@@ -115,11 +115,15 @@ def answers(cluster: str) -> bool:
 
 class Probe:
     """One request each ``interval`` seconds (one a second by default) through the laptop's endpoint of a
-    cluster, in a thread, while a fault or a bad change runs; ``failed`` counts the requests that got no 200."""
+    cluster, in a thread, while a fault or a bad change runs; ``failed`` counts the requests that got no 200.
 
-    def __init__(self, cluster: str, interval: float = 1.0):
+    ``min_results``: the probe goes on after the block until it has made that many requests (30 s at most),
+    so that a run that ends quickly still gets them (each request is a podman exec: under load, a second)."""
+
+    def __init__(self, cluster: str, interval: float = 1.0, min_results: int = 0):
         self.port = CLUSTERS[cluster][2]
         self.interval = interval
+        self.min_results = min_results
         self.key = api_key()
         self.results: list[tuple[float, bool]] = []
         self._stop = threading.Event()
@@ -136,6 +140,9 @@ class Probe:
         return self
 
     def __exit__(self, *exc):
+        deadline = time.monotonic() + 30
+        while len(self.results) < self.min_results and time.monotonic() < deadline and self._thread.is_alive():
+            time.sleep(0.1)
         self._stop.set()
         self._thread.join(10)
 

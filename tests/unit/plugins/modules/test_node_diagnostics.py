@@ -122,7 +122,12 @@ def test_gpu_node(tmp_path, monkeypatch):
 
     assert not failed
     # the facts the roles would otherwise gather: checked against setup's own collectors below
-    assert set(result.pop('ansible_facts')) >= {'user_id', 'user_uid', 'user_dir', 'python'}
+    facts = result.pop('ansible_facts')
+    assert set(facts) >= {'user_id', 'user_uid', 'user_dir', 'python'}
+    # as setup's network subset: every address but loopback, the link-local ones included, which the
+    # report leaves out
+    assert facts['all_ipv4_addresses'] == ['10.1.2.17', '10.1.255.17', '10.20.2.17', '172.17.0.1', '10.8.0.6']
+    assert facts['all_ipv6_addresses'] == ['2001:db8:1::17', 'fe80::3eec:efff:fe12:3456', 'fe80::ba59:9f03:a1:b2c3']
     assert result == {
         'changed': False,
         'diagnostics': {
@@ -171,6 +176,8 @@ def test_the_user_and_python_facts_are_those_setup_gathers(tmp_path, monkeypatch
     assert not failed
     expected = UserFactCollector().collect()
     expected.update(PythonFactCollector().collect())
+    # the fixture's addresses, as the test above checks them
+    expected.update({'all_ipv4_addresses': ['10.88.0.44'], 'all_ipv6_addresses': ['fe80::846a:97ff:fe9a:a619']})
     # setup takes the login name from the environment (getpass), the module from the uid: alike here
     assert result['ansible_facts'] == expected
 
