@@ -230,17 +230,23 @@ def address_records(get_bin_path, run):
         return [], 'cannot read the addresses from netlink: %s' % exc
 
 
-def address_facts(records):
-    """``all_ipv4_addresses`` and ``all_ipv6_addresses`` as ansible.builtin.setup's network subset gives them:
-    every address but the loopback ones, in the order of ``ip addr``."""
-    facts = {'all_ipv4_addresses': [], 'all_ipv6_addresses': []}
+def _not_loopback(records):
+    """``(record, address)`` for every record whose address parses and is not a loopback one."""
     for record in records:
         try:
             address = ipaddress.ip_address(record['address'])
         except ValueError:
             continue
         if not address.is_loopback:
-            facts['all_ipv%d_addresses' % address.version].append(str(address))
+            yield record, address
+
+
+def address_facts(records):
+    """``all_ipv4_addresses`` and ``all_ipv6_addresses`` as ansible.builtin.setup's network subset gives them:
+    every address but the loopback ones, in the order of ``ip addr``."""
+    facts = {'all_ipv4_addresses': [], 'all_ipv6_addresses': []}
+    for dummy, address in _not_loopback(records):
+        facts['all_ipv%d_addresses' % address.version].append(str(address))
     return facts
 
 
@@ -250,14 +256,7 @@ def select_addresses(records):
     Loopback addresses go. IPv6 link-local addresses go too, unless the node has no other address:
     then they are all there is to tell.
     """
-    kept = []
-    for record in records:
-        try:
-            address = ipaddress.ip_address(record['address'])
-        except ValueError:
-            continue
-        if not address.is_loopback:
-            kept.append((record, address))
+    kept = list(_not_loopback(records))
     routable = [(record, address) for record, address in kept if not (address.version == 6 and address.is_link_local)]
     chosen = routable or kept
     chosen = sorted(chosen, key=lambda item: (item[0]['index'] or 0, item[1].version))
