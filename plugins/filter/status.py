@@ -86,7 +86,7 @@ def _login_node_hop(record, hostvars):
         elif not ours:
             bad.append((node, 'no listener on 127.0.0.1:%s' % port))
         elif status.get('health_status') != 200:
-            bad.append((node, 'listener does not reach vLLM (/health: %s)' % _http(status.get('health_status'), status.get('msg'))))
+            bad.append((node, 'listener does not reach vLLM (/health: %s)' % _http(status.get('health_status'), status.get('health_msg'))))
         else:
             good.append(node)
     if not record['login_nodes']:
@@ -134,6 +134,21 @@ def _completion_hop(record, local):
         return _hop(BROKEN, 'HTTP 404', 'vLLM does not serve the model %s any more' % record['model'], '{deploy}')
     return _hop(BROKEN, _http(status, local.get('completion_msg')),
                 'the completion through both hops failed', '{deploy}')
+
+
+def status_endpoints(records, login_node=None):
+    """The endpoints module hpc.vllm.endpoint_check checks for status.yml, from the endpoint records: on the
+    laptop (no ``login_node``) each deployment's local port, with its model and key file for a completion, in
+    the records' order; on a login node the remote ports of the deployments it carries, once each."""
+    if login_node is None:
+        return [dict((key, value) for key, value in (('port', record['local_port']), ('model', record['model']),
+                                                     ('key_file', record.get('key_file'))) if value)
+                for record in records.values()]
+    ports = []
+    for record in records.values():
+        if login_node in (record.get('login_nodes') or []) and record['remote_port'] not in ports:
+            ports.append(record['remote_port'])
+    return [{'port': port} for port in ports]
 
 
 def status_report(names, records, hostvars, laptop, inventories):
@@ -195,5 +210,6 @@ def status_table(rows):
 class FilterModule(object):
     def filters(self):
         return {
+            'status_endpoints': status_endpoints,
             'status_report': status_report,
         }

@@ -150,14 +150,11 @@ reason:
   sample: "/health answered 503"
 """
 
-import http.client
 import time
-import urllib.error
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
-from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
-from ansible.module_utils.urls import open_url
+
+from ansible_collections.hpc.vllm.plugins.module_utils._http import request
 
 from ansible_collections.hpc.vllm.plugins.module_utils._vllm_api import (
     HEALTH_PATH,
@@ -180,35 +177,10 @@ class VllmProbe(object):
 
     def get(self, path, request_timeout, headers=None):
         """Return ``(status, body, None)``, or ``(None, None, reason)`` when no HTTP answer came."""
-        url = self.base_url + path
-        try:
-            response = open_url(
-                url,
-                method='GET',
-                headers=headers,
-                timeout=request_timeout,
-                validate_certs=self.module.params['validate_certs'],
-                use_proxy=self.module.params['use_proxy'],
-                unix_socket=self.module.params['unix_socket'],
-                http_agent=_USER_AGENT,
-                follow_redirects='safe',
-            )
-            try:
-                return response.getcode(), response.read(), None
-            finally:
-                response.close()
-        except urllib.error.HTTPError as exc:
-            try:
-                body = exc.read()
-            except Exception:  # pylint: disable=broad-exception-caught
-                # the error body is only a courtesy, the status code is what counts
-                body = b''
-            return exc.code, body, None
-        except urllib.error.URLError as exc:
-            return None, None, 'GET %s failed: %s' % (url, to_native(exc.reason))
-        # OSError covers refused and reset connections and timeouts while reading the answer
-        except (UrlsConnectionError, http.client.HTTPException, OSError) as exc:
-            return None, None, 'GET %s failed: %s' % (url, to_native(exc) or type(exc).__name__)
+        params = self.module.params
+        return request(self.base_url + path, headers=headers, timeout=request_timeout,
+                       validate_certs=params['validate_certs'], use_proxy=params['use_proxy'],
+                       unix_socket=params['unix_socket'], agent=_USER_AGENT)
 
     def attempt(self, request_timeout):
         """Ask the server once. Return ``(ready, reason, models)``; models is None when unread."""

@@ -164,8 +164,9 @@ def test_deployment_without_record_is_not_deployed(healthy):
     assert result['broken']
 
 
-def test_filter_module_lists_status_report():
-    assert FilterModule().filters() == {'status_report': status_report}
+def test_filter_module_lists_its_filters():
+    from ansible_collections.hpc.vllm.plugins.filter.status import status_endpoints
+    assert FilterModule().filters() == {'status_endpoints': status_endpoints, 'status_report': status_report}
 
 
 def test_no_answer_is_said_in_words(healthy):
@@ -174,3 +175,17 @@ def test_no_answer_is_said_in_words(healthy):
         health_status=-1, health_msg='Status code was -1 and not [200]: Request failed: <urlopen error [Errno 111] Connection refused>')
     row = report(records, hostvars)['rows'][0]
     assert row['hops']['local_port']['detail'] == '127.0.0.1:18000: /health: no answer (<urlopen error [Errno 111] Connection refused>)'
+
+
+def test_status_endpoints_for_the_laptop_and_a_login_node():
+    from ansible_collections.hpc.vllm.plugins.filter.status import status_endpoints
+    records = {
+        'a': {'local_port': 18000, 'remote_port': 8020, 'model': 'tiny', 'key_file': '/k/a.key', 'login_nodes': ['la']},
+        'b': {'local_port': 18001, 'remote_port': 8020, 'model': 'tiny', 'key_file': None, 'login_nodes': ['lb1', 'lb2']},
+        'c': {'local_port': 18002, 'remote_port': 8021, 'model': 'big', 'key_file': None, 'login_nodes': ['lb1']},
+    }
+    assert status_endpoints(records) == [{'port': 18000, 'model': 'tiny', 'key_file': '/k/a.key'},
+                                         {'port': 18001, 'model': 'tiny'}, {'port': 18002, 'model': 'big'}]
+    assert status_endpoints(records, 'lb1') == [{'port': 8020}, {'port': 8021}]
+    assert status_endpoints(records, 'la') == [{'port': 8020}]
+    assert status_endpoints(records, 'nobody') == []
