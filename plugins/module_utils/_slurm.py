@@ -117,3 +117,42 @@ def partition_time_limit(record):
             continue
         return time_limit_seconds(value), field
     return None, 'UNLIMITED'
+
+
+# sbatch's long options that take a value or none (sbatch(1), Slurm 22.05), for the check of the extra
+# options a deployment adds. Those the job script sets itself are refused there: the deployment needs them
+# as they are (its output file, its signal before the end, its one node and task).
+SBATCH_OPTIONS = frozenset((
+    'account', 'acctg-freq', 'array', 'batch', 'bb', 'bbf', 'begin', 'chdir', 'cluster-constraint', 'clusters',
+    'comment', 'constraint', 'container', 'contiguous', 'core-spec', 'cores-per-socket', 'cpu-freq',
+    'cpus-per-gpu', 'cpus-per-task', 'deadline', 'delay-boot', 'dependency', 'distribution', 'error', 'exclude',
+    'exclusive', 'export', 'export-file', 'extra-node-info', 'get-user-env', 'gid', 'gpu-bind', 'gpu-freq',
+    'gpus', 'gpus-per-node', 'gpus-per-socket', 'gpus-per-task', 'gres', 'gres-flags', 'hint', 'hold',
+    'ignore-pbs', 'input', 'job-name', 'kill-on-invalid-dep', 'licenses', 'mail-type', 'mail-user', 'mcs-label',
+    'mem', 'mem-bind', 'mem-per-cpu', 'mem-per-gpu', 'mincpus', 'network', 'nice', 'no-kill', 'no-requeue',
+    'nodefile', 'nodelist', 'nodes', 'ntasks', 'ntasks-per-core', 'ntasks-per-gpu', 'ntasks-per-node',
+    'ntasks-per-socket', 'open-mode', 'output', 'overcommit', 'oversubscribe', 'parsable', 'partition', 'power',
+    'prefer', 'priority', 'profile', 'propagate', 'qos', 'quiet', 'reboot', 'requeue', 'reservation', 'signal',
+    'sockets-per-node', 'spread-job', 'switches', 'test-only', 'thread-spec', 'threads-per-core', 'time',
+    'time-min', 'tmp', 'uid', 'use-min-nodes', 'verbose', 'wait', 'wait-all-nodes', 'wckey', 'wrap',
+))
+# What the job script must decide: one node, one task, its own output and signal, and what it runs.
+SBATCH_RESERVED = frozenset(('array', 'chdir', 'error', 'job-name', 'nodes', 'ntasks', 'output', 'parsable',
+                             'signal', 'wait', 'wrap', 'test-only', 'hold', 'comment'))
+
+
+def extra_option_problems(options):
+    """What is wrong with a deployment's extra sbatch options, as sentences: each must be one long option
+    ``--name`` or ``--name=value`` that sbatch knows and that the job script does not set itself."""
+    problems = []
+    for index, option in enumerate(options):
+        match = re.match(r'^--([a-z][a-z0-9-]*)(=.*)?$', str(option))
+        if not match:
+            problems.append('slurm_extra_options[%d] must be one long option, --name or --name=value (got %r).'
+                            % (index, option))
+        elif match.group(1) not in SBATCH_OPTIONS:
+            problems.append('slurm_extra_options[%d]: sbatch has no option --%s.' % (index, match.group(1)))
+        elif match.group(1) in SBATCH_RESERVED:
+            problems.append('slurm_extra_options[%d]: --%s is set by the deployment\'s job script; use its own '
+                            'variable if there is one (slurm_job_name, slurm_time, ...).' % (index, match.group(1)))
+    return problems

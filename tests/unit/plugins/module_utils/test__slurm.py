@@ -8,6 +8,7 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.hpc.vllm.plugins.module_utils._slurm import (
+    extra_option_problems,
     format_seconds,
     parse_record,
     partition_time_limit,
@@ -62,3 +63,15 @@ def test_a_record_keeps_values_with_spaces_and_equals_signs():
 ])
 def test_the_partitions_limit_for_a_job_without_time(fields, expected):
     assert partition_time_limit(fields) == expected
+
+
+@pytest.mark.parametrize('options, problems', [
+    (['--exclusive', '--mail-type=END', '--licenses=scratch:1'], []),
+    (['-p gpu'], ["slurm_extra_options[0] must be one long option, --name or --name=value (got '-p gpu')."]),
+    (['--gpu=2'], ['slurm_extra_options[0]: sbatch has no option --gpu.']),
+    (['--exclusive', '--output=/tmp/x'],
+     ["slurm_extra_options[1]: --output is set by the deployment's job script; use its own variable if there is "
+      "one (slurm_job_name, slurm_time, ...)."]),
+])
+def test_extra_options(options, problems):
+    assert extra_option_problems(options) == problems
