@@ -156,3 +156,27 @@ def extra_option_problems(options):
             problems.append('slurm_extra_options[%d]: --%s is set by the deployment\'s job script; use its own '
                             'variable if there is one (slurm_job_name, slurm_time, ...).' % (index, match.group(1)))
     return problems
+
+
+# sbatch's messages when it refuses a job, and the option each one is about (Slurm 22.05's wording,
+# lowercased: slurmctld's error strings, as "sbatch: error: Batch job submission failed: ..." shows them).
+_REFUSALS = (
+    ('invalid partition', 'partition'),
+    ('invalid account', 'account'),
+    ('invalid qos', 'qos'),
+    ('time limit', 'time'),
+    ('invalid generic resource', 'gres'),
+    ('invalid gres', 'gres'),
+    ('invalid feature', 'constraint'),
+    ('reservation', 'reservation'),
+    ('memory specification', 'mem'),
+)
+
+
+def refused_option(message):
+    """The sbatch option a refusal is about (``partition``, ...), or None when its message does not say."""
+    text = (message or '').lower()
+    for words, option in _REFUSALS:
+        if words in text:
+            return option
+    return None

@@ -45,9 +45,11 @@ options:
     description:
       - What keeps the service alive, as the C(detect) entry point of C(hpc.vllm._service) chose it.
       - With V(systemd) or V(systemd_user), a standalone loop left from an earlier choice is stopped first.
+      - V(job) only writes the files: a Slurm job of the role C(hpc.vllm.slurm_job) runs the service's
+        C(run.sh), and a change of the files is a change of that job (the role replaces it).
     type: str
     required: true
-    choices: [systemd, systemd_user, standalone]
+    choices: [systemd, systemd_user, standalone, job]
   files:
     description: Files written into O(directory). C(supervise.sh) must be among them for every supervisor.
     type: list
@@ -128,10 +130,12 @@ files_changed:
   elements: str
   sample: [/home/researcher/.hpc-vllm/services/hpc-vllm/run.sh]
 action:
-  description: What happened to the running service.
+  description:
+    - What happened to the running service; with O(supervisor=job), whether its files were V(written) or left
+      V(unchanged).
   returned: always
   type: str
-  choices: [started, restarted, running]
+  choices: [started, restarted, running, written, unchanged]
   sample: restarted
 """
 
@@ -170,7 +174,7 @@ class Service(object):
         env_file = params['env_file'] or os.path.join(self.directory, 'env')
         self.files.file(env_file, env_file_content(params['environment'], params['environment_header']), 0o600,
                         secret=True)
-        if params['supervisor'] == 'standalone':
+        if params['supervisor'] in ('standalone', 'job'):
             return False
         unit_dir = os.path.dirname(params['unit_path'])
         if not os.path.isdir(unit_dir):
@@ -249,7 +253,7 @@ def main():
         argument_spec=dict(
             name=dict(type='str', required=True),
             directory=dict(type='path', required=True),
-            supervisor=dict(type='str', required=True, choices=['systemd', 'systemd_user', 'standalone']),
+            supervisor=dict(type='str', required=True, choices=['systemd', 'systemd_user', 'standalone', 'job']),
             files=dict(type='list', elements='dict', default=[], options=dict(
                 name=dict(type='str', required=True),
                 content=dict(type='str', required=True),
@@ -292,7 +296,9 @@ def main():
         module.fail_json(msg='Cannot write the files of %s: %s' % (params['name'], exc),
                          files_changed=service.changed_files)
     restart = params['restart'] or bool(service.changed_files)
-    if params['supervisor'] == 'standalone':
+    if params['supervisor'] == 'job':
+        ran, action = False, 'written' if service.changed_files else 'unchanged'
+    elif params['supervisor'] == 'standalone':
         ran, action = service.run_standalone(restart)
     else:
         ran, action = service.run_systemd(restart, unit_changed)
