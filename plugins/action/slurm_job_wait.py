@@ -22,6 +22,10 @@ description:
   - Fails when the job ends (RV(job) says how, with its log's tail), when it waited longer than O(pending_timeout),
     or when vLLM did not answer O(ready_timeout) seconds after the job started.
 options:
+  name:
+    description: The deployment's name (its jobs' comment is C(hpc-vllm:NAME)).
+    type: str
+    required: true
   directory:
     description: The deployment's job directory (its C(job.json) names the job).
     type: path
@@ -94,7 +98,7 @@ display = Display()
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('directory', 'url', 'model', 'api_key', 'pending_timeout', 'ready_timeout', 'interval',
+    _VALID_ARGS = frozenset(('name', 'directory', 'url', 'model', 'api_key', 'pending_timeout', 'ready_timeout', 'interval',
                              'report_interval', 'log_lines'))
 
     def _module(self, name, args, task_vars):
@@ -127,7 +131,7 @@ class ActionModule(ActionBase):
         last_seen = None
         job = {}
         while True:
-            info = self._module('hpc.vllm.slurm_job_info', {'directory': directory}, task_vars)
+            info = self._module('hpc.vllm.slurm_job_info', {'name': args['name'], 'directory': directory}, task_vars)
             if info.get('failed'):
                 return info
             job = info['job']
@@ -157,8 +161,8 @@ class ActionModule(ActionBase):
                 health = self._module('hpc.vllm.vllm_health', health_args, task_vars)
                 if not health.get('failed'):
                     now = time.time()
-                    self._say('job %s ready: vLLM answers through the login node %d s after the job started'
-                              % (job['job_id'], now - running_since))
+                    self._say('job %s ready: vLLM answers through the login node (%d s waited here; the job has run %s)'
+                              % (job['job_id'], now - start, format_seconds(job.get('run_time', 0) + now - running_since)))
                     result.update(changed=False, job=job, ready=True, pending_timed_out=False,
                                   waited=dict(total=round(now - start),
                                               queued=round(running_since - queued) if queued else 0))
@@ -173,7 +177,7 @@ class ActionModule(ActionBase):
                 continue
             # ended, forgotten by Slurm, or no job at all
             info = self._module('hpc.vllm.slurm_job_info',
-                                {'directory': directory, 'log_lines': int(args.get('log_lines', 40))}, task_vars)
+                                {'name': args['name'], 'directory': directory, 'log_lines': int(args.get('log_lines', 40))}, task_vars)
             job = info.get('job', job)
             result.update(failed=True, job=job, ready=False, pending_timed_out=False,
                           waited=dict(total=round(time.time() - start)),

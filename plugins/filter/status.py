@@ -21,6 +21,8 @@ except ImportError:
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.hpc.vllm.plugins.module_utils._slurm import format_seconds, is_running, is_waiting
+
 HOPS = ('vllm', 'login_node', 'local_port', 'completion')
 HOP_TITLES = {
     'vllm': 'vLLM on compute',
@@ -69,6 +71,37 @@ def _vllm_hop(record, compute):
                 'vLLM on %s does not answer on 127.0.0.1:%s (stopped, crashed or still loading): %s'
                 % (host, port, status.get('msg') or 'no detail'),
                 '{deploy}')
+
+
+def _job_hop(record, job):
+    """A Slurm deployment's first hop: its job, as the login node's slurm_job_info said it."""
+    host = record['compute_host']
+    if job is None:
+        return _hop(BROKEN, '%s unreachable' % host,
+                    'Ansible cannot reach the login node of %s, which it asks about the job.' % host,
+                    'ansible %s {inventory} -m ansible.builtin.ping' % host)
+    job_id, state = job.get('job_id'), job.get('state')
+    reason = job.get('reason') if job.get('reason') not in (None, '', 'None') else ''
+    if state == 'NONE':
+        return _hop(BROKEN, 'no Slurm job', 'no job serves %s: deploy.yml never submitted one, or teardown ran' % host,
+                    '{deploy}')
+    if is_running(state):
+        left = job.get('time_left')
+        return _hop(OK, 'job %s %s on %s, %s left' % (job_id, state, job.get('node') or '?',
+                                                      'no limit' if left is None else format_seconds(left)))
+    if is_waiting(state):
+        return _hop(BROKEN, 'job %s %s (%s), expected start %s' % (job_id, state, reason or 'None',
+                                                                   job.get('expected_start') or 'N/A'),
+                    'the Slurm job of %s waits in the queue: %s' % (host, reason or 'Slurm gives no reason'),
+                    'wait until it runs (squeue -j %s --start on the login node); {deploy} waits for it visibly' % job_id)
+    how = state + (' (%s)' % reason if reason else '')
+    if job.get('stopped'):
+        how += ', after the job stopped: %s' % job['stopped']
+    last = (job.get('log_tail') or '').strip().splitlines()
+    return _hop(BROKEN, 'job %s %s' % (job_id, how),
+                'the Slurm job of %s ended: %s%s' % (host, how, '; the last line of %s: %s' % (job.get('log'), last[-1])
+                                                     if last else ''),
+                '{deploy} (it submits a new job)')
 
 
 def _login_node_hop(record, hostvars):
@@ -171,7 +204,8 @@ def status_report(names, records, hostvars, laptop, inventories):
             local = local_all.get(name) or {}
             compute = hostvars.get(record['compute_host'], {})
             hops = {
-                'vllm': _vllm_hop(record, compute),
+                'vllm': (_job_hop(record, compute.get('hpc_vllm_status_job')) if compute.get('vllm_launcher') == 'slurm'
+                         else _vllm_hop(record, compute)),
                 'login_node': _login_node_hop(record, hostvars),
                 'local_port': _local_hop(record, local),
                 'completion': _completion_hop(record, local),

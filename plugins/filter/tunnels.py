@@ -201,7 +201,7 @@ def _entry(bastion):
     return dict((key, value) for key, value in bastion.items() if key != 'addresses')
 
 
-def tunnel_targets(tunnel, service_prefix, bastion_hosts, hostvars, down=()):
+def tunnel_targets(tunnel, service_prefix, bastion_hosts, hostvars, down=(), by_name=False):
     """The reverse tunnels of a plan: one per reachable address of every bastion entry, first entry first.
 
     A login alias that round-robins over several nodes gets a tunnel to each of them, so the laptop meets
@@ -209,9 +209,25 @@ def tunnel_targets(tunnel, service_prefix, bastion_hosts, hostvars, down=()):
     one tunnel. Each target names its service and the login node(s) that own its address. While login
     nodes are ``down`` (they did not answer Ansible), an address that no other login node owns may be
     theirs: it is left to tunnel_unanswered.
+
+    ``by_name``: one tunnel per entry, to its host name rather than to an address. A Slurm job's tunnels
+    start on a node that is not known when they are planned (the plan was probed from the login node, whose
+    own name may resolve to an address the compute nodes cannot reach): the job's node resolves the name.
     """
     answered = [host for host in bastion_hosts if host not in down]
     targets, seen = [], set()
+    if by_name:
+        for bastion in tunnel['bastions']:
+            reached = _reachable_addresses(bastion)
+            if not reached or bastion['host'] in seen:
+                continue
+            seen.add(bastion['host'])
+            login_nodes = tunnel_login_nodes(reached, answered, hostvars)
+            if down and not login_nodes:
+                continue
+            targets.append({'bastion': _entry(bastion), 'address': bastion['host'],
+                            'service': _service(service_prefix, bastion['host']), 'login_nodes': login_nodes})
+        return targets
     for bastion in tunnel['bastions']:
         for address in _reachable_addresses(bastion):
             if address in seen:
@@ -229,7 +245,7 @@ def tunnel_targets(tunnel, service_prefix, bastion_hosts, hostvars, down=()):
     return targets
 
 
-def tunnel_unanswered(tunnel, service_prefix, bastion_hosts, hostvars, down=()):
+def tunnel_unanswered(tunnel, service_prefix, bastion_hosts, hostvars, down=(), by_name=False):
     """The addresses of a plan's login nodes that this run cannot use, though a later moment may.
 
     Those the compute node resolved but did not reach, and, while login nodes are ``down`` (they did not
@@ -238,7 +254,8 @@ def tunnel_unanswered(tunnel, service_prefix, bastion_hosts, hostvars, down=()):
     leaves them out, so nothing rewrites, restarts or removes them).
     """
     answered = [host for host in bastion_hosts if host not in down]
-    targeted = set(target['address'] for target in tunnel_targets(tunnel, service_prefix, bastion_hosts, hostvars, down))
+    targeted = set(target['address'] for target in tunnel_targets(tunnel, service_prefix, bastion_hosts, hostvars, down,
+                                                                  by_name))
     unanswered, seen = [], set()
     for bastion in tunnel['bastions']:
         for entry in bastion.get('addresses') or []:

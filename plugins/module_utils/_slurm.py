@@ -80,7 +80,8 @@ def parse_record(line):
             record[key] = value
         elif key is not None:
             record[key] += ' ' + word
-    return record
+    # scontrol pads some values (two blanks after Comment=...)
+    return dict((name, value.strip()) for name, value in record.items())
 
 
 def parse_records(text):
@@ -158,25 +159,27 @@ def extra_option_problems(options):
     return problems
 
 
-# sbatch's messages when it refuses a job, and the option each one is about (Slurm 22.05's wording,
-# lowercased: slurmctld's error strings, as "sbatch: error: Batch job submission failed: ..." shows them).
+# sbatch's messages when it refuses a job, and the options each one is about (Slurm 22.05's wording, as
+# "sbatch: error: ..." shows it, lowercased). "Requested node configuration is not available" is about what
+# no node has: GPUs, CPUs, memory or features.
 _REFUSALS = (
-    ('invalid partition', 'partition'),
-    ('invalid account', 'account'),
-    ('invalid qos', 'qos'),
-    ('time limit', 'time'),
-    ('invalid generic resource', 'gres'),
-    ('invalid gres', 'gres'),
-    ('invalid feature', 'constraint'),
-    ('reservation', 'reservation'),
-    ('memory specification', 'mem'),
+    ('invalid partition', ('partition', )),
+    ('invalid account', ('account', )),
+    ('invalid qos', ('qos', )),
+    ('time limit', ('time', )),
+    ('invalid generic resource', ('gres', 'gpus')),
+    ('invalid gres', ('gres', 'gpus')),
+    ('invalid feature', ('constraint', )),
+    ('reservation', ('reservation', )),
+    ('memory specification', ('mem', )),
+    ('node configuration is not available', ('gres', 'gpus', 'cpus-per-task', 'mem', 'constraint')),
 )
 
 
-def refused_option(message):
-    """The sbatch option a refusal is about (``partition``, ...), or None when its message does not say."""
+def refused_options(message):
+    """The sbatch options a refusal is about (``('partition',)``, ...), () when its message does not say."""
     text = (message or '').lower()
-    for words, option in _REFUSALS:
+    for words, options in _REFUSALS:
         if words in text:
-            return option
-    return None
+            return options
+    return ()

@@ -27,6 +27,8 @@ from ansible_collections.hpc.vllm.plugins.module_utils._slurm import (
     ENDED, has_ended, parse_record, state_of, time_limit_seconds)
 
 STATE_FILE = 'job.json'
+# the comment of every deployment's job: how a job id read from job.json is known to still be that job
+COMMENT = 'hpc-vllm:%s'
 # the lines the job script writes into its Slurm output, read back to say how a job ended
 MARK = 'hpc-vllm job:'
 STOP_MARK = MARK + ' stopping'
@@ -87,8 +89,10 @@ class Slurm(object):
     def run(self, name, *args):
         return self.runner.run([self._bin(name)] + list(args))
 
-    def job(self, job_id):
-        """The job's ``scontrol -o show job`` record, or None when Slurm no longer knows it."""
+    def job(self, job_id, comment=None):
+        """The job's ``scontrol -o show job`` record, or None when Slurm no longer knows it. With ``comment``,
+        also None when the job with that id is another one (a slurmctld that lost its state counts from 1
+        again): ours carry the deployment's comment."""
         rc, out, err = self.run('scontrol', '-o', 'show', 'job', str(job_id))
         if rc != 0:
             if 'Invalid job id' in err + out:
@@ -97,7 +101,7 @@ class Slurm(object):
         for line in out.splitlines():
             record = parse_record(line)
             if record.get('JobId') == str(job_id):
-                return record
+                return record if comment is None or record.get('Comment') == comment else None
         return None
 
     def expected_start(self, job_id):
@@ -164,6 +168,7 @@ def describe(slurm, job_id, record, log_lines=0, log_path=''):
         node=record.get('NodeList', '') if record.get('NodeList') not in ('(null)', None) else '',
         time_limit=record.get('TimeLimit', ''),
         time_left=None if limit is None or state in ENDED else max(0, limit - run_time),
+        run_time=run_time,
         expected_start=slurm.expected_start(job_id) if state == 'PENDING' else '',
         log=record.get('StdOut', '') or log_path,
     )

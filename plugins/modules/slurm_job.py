@@ -154,9 +154,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hpc.vllm.plugins.module_utils._command import first_line
 from ansible_collections.hpc.vllm.plugins.module_utils._files import FileChanges, remove_file
 from ansible_collections.hpc.vllm.plugins.module_utils._slurm import (
-    format_seconds, parse_records, partition_time_limit, refused_option)
+    format_seconds, parse_records, partition_time_limit, refused_options, time_limit_seconds)
 from ansible_collections.hpc.vllm.plugins.module_utils._slurm_client import (
-    STATE_FILE, Slurm, describe, read_state, write_state)
+    COMMENT, STATE_FILE, Slurm, describe, read_state, write_state)
 
 SCRIPT = 'job.sh'
 
@@ -192,11 +192,10 @@ class Job(object):
 
     def refused(self, verb, rc, out, err):
         message = first_line(err, out)
-        option = refused_option(err + out)
-        # a refused "gres" may come from --gpus as well
-        named = [o for o in self.params['options']
-                 if o['name'] == option or (option == 'gres' and o['name'] == 'gpus')] if option else []
-        hint = ('; check %s (--%s=%s)' % (named[0].get('variable') or '--' + option, option, named[0].get('value'))
+        about = refused_options(err + out)
+        named = [o for o in self.params['options'] if o['name'] in about]
+        hint = ('; check %s' % ', '.join('%s (--%s=%s)' % (o.get('variable') or '--' + o['name'], o['name'], o.get('value'))
+                                         for o in named)
                 if named else '; check the slurm_* variables of this deployment')
         self.module.fail_json(msg='sbatch %s the job of %s (rc %d): %s%s' % (verb, self.params['name'], rc, message, hint),
                               sbatch_stderr=err.strip())
@@ -207,18 +206,29 @@ class Job(object):
 
     def resolve_time(self):
         """A job without --time gets the partition's DefaultTime, else its MaxTime; said here, so that the job's
-        limit is known (and in its digest), and warned about when the partition has none."""
+        limit is known (and in its digest), and warned about when the partition has none. A --time above the
+        partition's MaxTime fails: Slurm would take the job and keep it pending for ever (PartitionTimeLimit)."""
         options = self.params['options']
-        if any(o['name'] == 'time' for o in options):
-            return
         named = [o['value'] for o in options if o['name'] == 'partition']
         rc, out, _err = self.slurm.run('scontrol', '-o', 'show', 'partition')
         records = parse_records(out) if rc == 0 else []
         found = [r for r in records if (r.get('PartitionName') == named[0] if named else r.get('Default') == 'YES')]
         if not found:
             return  # sbatch names an unknown partition in its own words
-        seconds, field = partition_time_limit(found[0])
         name = found[0].get('PartitionName')
+        given = [o for o in options if o['name'] == 'time']
+        if given:
+            try:
+                limit = time_limit_seconds(found[0].get('MaxTime', 'UNLIMITED'))
+            except ValueError:
+                limit = None
+            if limit is not None and time_limit_seconds(given[0]['value']) > limit:
+                self.module.fail_json(msg='%s=%s is above the MaxTime %s of partition %s: Slurm would keep the job of %s '
+                                          'pending for ever (PartitionTimeLimit). Allowed: up to %s.'
+                                          % (given[0].get('variable') or 'time', given[0]['value'], found[0]['MaxTime'],
+                                             name, self.params['name'], found[0]['MaxTime']))
+            return
+        seconds, field = partition_time_limit(found[0])
         if seconds is None:
             self.module.warn('The job of %s has no time limit: slurm_time is empty and partition %s has neither DefaultTime '
                              'nor MaxTime. An unlimited job may wait behind every maintenance reservation; set slurm_time.'
@@ -238,7 +248,7 @@ class Job(object):
         files.file(os.path.join(self.directory, SCRIPT), params['script'], 0o700)
         wanted = digest(params['script'], params['options'], params['digest_files'])
         job_id = self.state.get('job_id')
-        record = self.slurm.job(job_id) if job_id else None
+        record = self.slurm.job(job_id, COMMENT % params['name']) if job_id else None
         result = dict(changed=True, diff=files.diff)
         if job_id and self.slurm.alive(record):
             if self.state.get('digest') == wanted and not files.changed:
@@ -270,7 +280,7 @@ class Job(object):
         params = self.params
         ids = set(self.slurm.find(params['job_name']))
         job_id = self.state.get('job_id')
-        if job_id and self.slurm.alive(self.slurm.job(job_id)):
+        if job_id and self.slurm.alive(self.slurm.job(job_id, COMMENT % params['name'])):
             ids.add(job_id)
         ids = sorted(ids, key=lambda value: int(value.split('_')[0]) if value.split('_')[0].isdigit() else 0)
         state_file = os.path.join(self.directory, STATE_FILE)

@@ -22,6 +22,12 @@ extends_documentation_fragment:
   - hpc.vllm.attributes
   - hpc.vllm.attributes.read_only
 options:
+  name:
+    description:
+      - The deployment's name. A job that C(job.json) names but whose comment is not C(hpc-vllm:NAME) is not the
+        deployment's (a slurmctld that lost its state gives the ids again) and counts as unknown.
+    type: str
+    required: true
   directory:
     description: The deployment's job directory.
     type: path
@@ -37,6 +43,7 @@ seealso:
 EXAMPLES = r"""
 - name: Read the deployment's job
   hpc.vllm.slurm_job_info:
+    name: cluster-s
     directory: /home/jdoe/.hpc-vllm/slurm/cluster-s
   register: job
 """
@@ -54,12 +61,13 @@ job:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpc.vllm.plugins.module_utils._slurm_client import Slurm, describe, read_state
+from ansible_collections.hpc.vllm.plugins.module_utils._slurm_client import COMMENT, Slurm, describe, read_state
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            name=dict(type='str', required=True),
             directory=dict(type='path', required=True),
             log_lines=dict(type='int', default=0),
         ),
@@ -70,8 +78,8 @@ def main():
     if not job_id:
         module.exit_json(changed=False, job={'job_id': '', 'state': 'NONE', 'known': False})
     slurm = Slurm(module)
-    module.exit_json(changed=False, job=describe(slurm, job_id, slurm.job(job_id), module.params['log_lines'],
-                                                 state.get('log', '')))
+    record = slurm.job(job_id, COMMENT % module.params['name'])
+    module.exit_json(changed=False, job=describe(slurm, job_id, record, module.params['log_lines'], state.get('log', '')))
 
 
 if __name__ == '__main__':

@@ -3,6 +3,8 @@ ansible-runner with its events (tests judge a run by its events, never by consol
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import subprocess
 import sys
@@ -120,8 +122,8 @@ class Probe:
     ``min_results``: the probe goes on after the block until it has made that many requests (30 s at most),
     so that a run that ends quickly still gets them (each request is a podman exec: under load, a second)."""
 
-    def __init__(self, cluster: str, interval: float = 1.0, min_results: int = 0):
-        self.port = CLUSTERS[cluster][2]
+    def __init__(self, cluster: str, interval: float = 1.0, min_results: int = 0, port: int | None = None):
+        self.port = port or CLUSTERS[cluster][2]
         self.interval = interval
         self.min_results = min_results
         self.key = api_key()
@@ -165,3 +167,67 @@ def pids(name: str, pattern: str) -> list[int]:
 def deploy(tmp_path: Path, **kwargs):
     """deploy.yml on the lab with its API key (ansible-runner passes it in a file, not on a command line)."""
     return run_playbook(tmp_path, PLAYBOOKS / "deploy.yml", INVENTORY, extravars={"vllm_api_key": api_key()}, **kwargs)
+
+
+class FaultReport:
+    """The table of a fault suite: fault, expected, observed, seconds to recover (or to fail closed), failed
+    and sent probe requests; written to build/lab/STEM.json and STEM.md when the suite ends, and printed."""
+
+    def __init__(self, stem: str):
+        self.stem = stem
+        self.results: list[dict] = []
+
+    def record(self, fault: str, expected: str, observed: str, ok: bool, seconds: float | None, probe: Probe | None):
+        entry = {"fault": fault, "expected": expected, "observed": observed, "ok": ok,
+                 "seconds": None if seconds is None else round(seconds, 1),
+                 "failed_requests": probe.failed if probe else None, "requests": len(probe.results) if probe else None}
+        self.results.append(entry)
+        print(f"fault: {json.dumps(entry)}")
+        return entry
+
+    def write(self):
+        if not self.results:
+            return
+        out = REPO / "build" / "lab"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{self.stem}.json").write_text(json.dumps(self.results, indent=2) + "\n")
+        lines = ["| fault | expected | observed | seconds | failed / sent requests |", "|---|---|---|---|---|"]
+        for r in self.results:
+            requests = "" if r["requests"] is None else f"{r['failed_requests']} / {r['requests']}"
+            seconds = "" if r["seconds"] is None else f"{r['seconds']}"
+            lines.append(f"| {r['fault']} | {r['expected']} | {r['observed']} | {seconds} | {requests} |")
+        (out / f"{self.stem}.md").write_text("\n".join(lines) + "\n")
+        print("\n" + "\n".join(lines))
+
+
+# Runs on a node as root: every TCP listener and bound UDP socket of a uid, from /proc/net/{tcp,udp}{,6}
+# (address, port, state), so that no socket of the deployment's processes escapes the scan, whoever opened it.
+SOCKETS_OF_UID = r"""
+import ipaddress, json, sys
+uid, found = sys.argv[1], []
+for proto in ("tcp", "tcp6", "udp", "udp6"):
+    for line in open("/proc/net/" + proto).read().splitlines()[1:]:
+        f = line.split()
+        local, state, owner = f[1], f[3], f[7]
+        if owner != uid or (proto.startswith("tcp") and state != "0A"):  # 0A: LISTEN; UDP: every bound socket
+            continue
+        raw, port = local.split(":")
+        data = bytes.fromhex(raw)
+        # /proc prints the address as 32-bit words in host byte order
+        words = b"".join(data[i:i + 4][::-1] for i in range(0, len(data), 4))
+        found.append([proto, str(ipaddress.ip_address(words)), int(port, 16)])
+print(json.dumps(found))
+"""
+
+
+def is_loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback  # ::ffff:127.0.0.1 too
+
+
+def sockets_of_user(name: str) -> list[list]:
+    """[proto, address, port] of every socket the lab user listens on (TCP) or binds (UDP) on a node."""
+    uid = node(name, "id", "-u", USER).stdout.strip()
+    out = node(name, "python3", "-c", SOCKETS_OF_UID, uid)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)

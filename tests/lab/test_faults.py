@@ -18,43 +18,26 @@ import time
 
 import pytest
 
-from lablib import (CLUSTERS, LAPTOP, REMOTE_PORT, REPO, TOPOLOGY, USER, Probe, answers, changed, deploy, failure_messages,
+from lablib import (CLUSTERS, LAPTOP, REMOTE_PORT, TOPOLOGY, USER, FaultReport, Probe, answers, changed, deploy, failure_messages,
                     node, pids, run, task_results, tcp_listeners, wait_for)
 
 
-REPORT = REPO / "build" / "lab"
 COMPUTE_A, (BASTION_A,), LOCAL_A = CLUSTERS["a"]
 B1, B2 = CLUSTERS["b"][1]
 SSH_A = f"^(/usr/bin/)?ssh .*-R 127.0.0.1:{REMOTE_PORT}:"  # the compute node's ssh itself, not autossh
 AUTOSSH = r"^\S*autossh "  # Debian runs /usr/lib/autossh/autossh behind a wrapper
 HOLDER = "^tail -f /dev/null --pid="  # the session a tunnel holds on its login node (tunnel_forced_command)
-RESULTS: list[dict] = []
 BLACKHOLE = "hpcv-blackhole"  # holds an address that must answer nothing (test_compute_node_lost_...)
 
 
-def record(fault: str, expected: str, observed: str, ok: bool, seconds: float | None, probe: Probe | None):
-    entry = {"fault": fault, "expected": expected, "observed": observed, "ok": ok,
-             "seconds": None if seconds is None else round(seconds, 1),
-             "failed_requests": probe.failed if probe else None, "requests": len(probe.results) if probe else None}
-    RESULTS.append(entry)
-    print(f"fault: {json.dumps(entry)}")
-    return entry
+REPORT = FaultReport("faults")
+record = REPORT.record
 
 
 @pytest.fixture(scope="module", autouse=True)
 def report():
     yield
-    if not RESULTS:
-        return
-    REPORT.mkdir(parents=True, exist_ok=True)
-    (REPORT / "faults.json").write_text(json.dumps(RESULTS, indent=2) + "\n")
-    lines = ["| fault | expected | observed | seconds | failed / sent requests |", "|---|---|---|---|---|"]
-    for r in RESULTS:
-        requests = "" if r["requests"] is None else f"{r['failed_requests']} / {r['requests']}"
-        seconds = "" if r["seconds"] is None else f"{r['seconds']}"
-        lines.append(f"| {r['fault']} | {r['expected']} | {r['observed']} | {seconds} | {requests} |")
-    (REPORT / "faults.md").write_text("\n".join(lines) + "\n")
-    print("\n" + "\n".join(lines))
+    REPORT.write()
 
 
 def back_to_normal(cluster: str = "a", timeout: float = 240):

@@ -11,12 +11,11 @@ Run as root on the lab host with the controller venv (tests/run lab does):
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-from lablib import CLUSTERS, LAPTOP, REMOTE_PORT, REPO, USER, VLLM_PORT, api_key, node
+from lablib import CLUSTERS, LAPTOP, REMOTE_PORT, REPO, USER, VLLM_PORT, api_key, is_loopback, node, sockets_of_user
 
 
 HOME = f"/home/{USER}"
@@ -137,41 +136,13 @@ def test_listeners_unreachable_from_other_hosts(deployed):
         assert connects(LAPTOP, "127.0.0.1", port)
 
 
-# Runs on a node as root: every TCP listener and bound UDP socket of a uid, from /proc/net/{tcp,udp}{,6}
-# (address, port, state), so that no socket of the deployment's processes escapes the scan, whoever opened it.
-SOCKETS_OF_UID = r"""
-import ipaddress, json, sys
-uid, found = sys.argv[1], []
-for proto in ("tcp", "tcp6", "udp", "udp6"):
-    for line in open("/proc/net/" + proto).read().splitlines()[1:]:
-        f = line.split()
-        local, state, owner = f[1], f[3], f[7]
-        if owner != uid or (proto.startswith("tcp") and state != "0A"):  # 0A: LISTEN; UDP: every bound socket
-            continue
-        raw, port = local.split(":")
-        data = bytes.fromhex(raw)
-        # /proc prints the address as 32-bit words in host byte order
-        words = b"".join(data[i:i + 4][::-1] for i in range(0, len(data), 4))
-        found.append([proto, str(ipaddress.ip_address(words)), int(port, 16)])
-print(json.dumps(found))
-"""
-
-
-def is_loopback(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback  # ::ffff:127.0.0.1 too
-
-
 def test_no_socket_of_the_deployment_listens_off_loopback(deployed):
     """vLLM's API server, engine and workers, the tunnels on every node: every socket the deployment's user
     listens on (TCP) or binds (UDP) is on loopback. vLLM's CPU workers bind torch.distributed/gloo ports on
     the cluster address unless VLLM_HOST_IP and GLOO_SOCKET_IFNAME say otherwise (vllm_server sets them)."""
-    uid = node(COMPUTE_A, "id", "-u", USER).stdout.strip()
     off_loopback, seen = {}, {}
     for name in NODES:
-        out = node(name, "python3", "-c", SOCKETS_OF_UID, uid)
-        assert out.returncode == 0, out.stderr
-        sockets = json.loads(out.stdout)
+        sockets = sockets_of_user(name)
         seen[name] = {port for proto, address, port in sockets}
         off_loopback[name] = [s for s in sockets if not is_loopback(s[1])]
     print("sockets of the deployment per node:", {name: sorted(ports) for name, ports in seen.items()})

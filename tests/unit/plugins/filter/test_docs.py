@@ -13,10 +13,10 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.hpc.vllm.plugins.filter import endpoints, environment, status, tunnels
+from ansible_collections.hpc.vllm.plugins.filter import endpoints, environment, slurm, status, tunnels
 
 FILTER_DIR = os.path.dirname(os.path.abspath(endpoints.__file__))
-FILTERS = dict((name, function) for plugin in (endpoints, environment, status, tunnels)
+FILTERS = dict((name, function) for plugin in (endpoints, environment, slurm, status, tunnels)
                for name, function in plugin.FilterModule().filters().items())
 
 

@@ -189,3 +189,35 @@ def test_status_endpoints_for_the_laptop_and_a_login_node():
     assert status_endpoints(records, 'lb1') == [{'port': 8020}, {'port': 8021}]
     assert status_endpoints(records, 'la') == [{'port': 8020}]
     assert status_endpoints(records, 'nobody') == []
+
+
+def slurm_job(state, **extra):
+    job = {'job_id': '42', 'state': state, 'reason': 'None', 'node': 'hpcv-slurm-c1', 'time_left': 7189,
+           'expected_start': '', 'stopped': '', 'log': '/home/r/.hpc-vllm/slurm/a/job.log', 'log_tail': ''}
+    job.update(extra)
+    return job
+
+
+@pytest.mark.parametrize('job, state, detail, cause', [
+    (slurm_job('RUNNING'), 'ok', 'job 42 RUNNING on hpcv-slurm-c1, 01:59:49 left', None),
+    (slurm_job('RUNNING', time_left=None), 'ok', 'job 42 RUNNING on hpcv-slurm-c1, no limit left', None),
+    (slurm_job('PENDING', reason='PartitionDown', node='', expected_start='N/A'), 'broken',
+     'job 42 PENDING (PartitionDown), expected start N/A', 'the Slurm job of compute-a waits in the queue: PartitionDown'),
+    (slurm_job('CANCELLED', time_left=None, log_tail='x\n2026 hpc-vllm job: stopping: TERM'), 'broken', 'job 42 CANCELLED',
+     'the Slurm job of compute-a ended: CANCELLED; the last line of /home/r/.hpc-vllm/slurm/a/job.log: '
+     '2026 hpc-vllm job: stopping: TERM'),
+    (slurm_job('TIMEOUT', time_left=None, stopped='the time limit is 120 s away (USR1)'), 'broken',
+     'job 42 TIMEOUT, after the job stopped: the time limit is 120 s away (USR1)',
+     'the Slurm job of compute-a ended: TIMEOUT, after the job stopped: the time limit is 120 s away (USR1)'),
+    (slurm_job('NODE_FAIL', reason='NodeDown', time_left=None), 'broken', 'job 42 NODE_FAIL (NodeDown)',
+     'the Slurm job of compute-a ended: NODE_FAIL (NodeDown)'),
+    ({'job_id': '', 'state': 'NONE'}, 'broken', 'no Slurm job',
+     'no job serves compute-a: deploy.yml never submitted one, or teardown ran'),
+])
+def test_a_slurm_deployments_first_hop_is_its_job(healthy, job, state, detail, cause):
+    records, hostvars = healthy
+    hostvars['compute-a'] = {'vllm_launcher': 'slurm', 'hpc_vllm_status_job': job}
+    row = report(records, hostvars)['rows'][0]
+    assert (row['hops']['vllm']['state'], row['hops']['vllm']['detail'], row['cause']) == (state, detail, cause)
+    if state != 'ok':
+        assert row['first_broken'] == 'vllm'

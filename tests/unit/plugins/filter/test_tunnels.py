@@ -151,6 +151,20 @@ def test_targets_one_per_reachable_address(hostvars):
     assert 'addresses' not in targets[0]['bastion'] and targets[0]['bastion']['host'] == 'login-b'
 
 
+def test_targets_by_name_one_per_entry_to_its_name(hostvars):
+    """A Slurm job's tunnels: the plan was probed from the login node (which reaches itself on every
+    address); the job's node resolves the name."""
+    tunnel = plan('slurm', 'login-b.internal', {'10.0.0.21': True, '10.2.0.21': True})
+    tunnel['bastions'].append(dict(tunnel['bastions'][0]))  # the same entry twice
+    unreached = plan('slurm', 'login-x', {'10.9.0.1': False})['bastions'][0]
+    tunnel['bastions'].append(unreached)
+    targets = tunnel_targets(tunnel, 'hpc-vllm-reverse-slurm-', BASTIONS, hostvars, by_name=True)
+    assert [(t['address'], t['service'], t['login_nodes']) for t in targets] == [
+        ('login-b.internal', 'hpc-vllm-reverse-slurm-login-b-internal', ['bastion-b1'])]
+    unanswered = tunnel_unanswered(tunnel, 'hpc-vllm-reverse-slurm-', BASTIONS, hostvars, by_name=True)
+    assert [entry['address'] for entry in unanswered] == ['10.9.0.1']
+
+
 def test_known_hosts_pins_every_node_behind_a_name(hostvars):
     lines = tunnel_known_hosts(hostvars['compute-b']['hpc_vllm_tunnel'], BASTIONS, hostvars)
     assert lines == ['login-b ssh-ed25519 AAAAB1', 'login-b ssh-rsa AAAARSA1', 'login-b ssh-ed25519 AAAAB2']
