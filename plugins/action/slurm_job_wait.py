@@ -6,85 +6,6 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-DOCUMENTATION = r"""
-action: slurm_job_wait
-short_description: Wait, visibly, until a deployment's Slurm job runs and vLLM answers through the login node
-version_added: 0.3.0
-author:
-  - hpc.vllm developers (!UNKNOWN)
-description:
-  - Runs on the controller and asks the login node, every O(interval) seconds, where the job stands (module
-    M(hpc.vllm.slurm_job_info)); once it runs, whether vLLM answers at O(url) there (module M(hpc.vllm.vllm_health)),
-    which is the login node's end of the job's reverse tunnel.
-  - Prints a line while the job waits - Slurm's reason and its expected start - whenever they change and at least
-    every O(report_interval) seconds; then one line when the job runs on its node, and one when vLLM answers.
-    A job can wait for hours on a busy cluster; without O(pending_timeout) this waits as long as it does.
-  - Fails when the job ends (RV(job) says how, with its log's tail), when it waited longer than O(pending_timeout),
-    or when vLLM did not answer O(ready_timeout) seconds after the job started.
-options:
-  name:
-    description: The deployment's name (its jobs' comment is C(hpc-vllm:NAME)).
-    type: str
-    required: true
-  directory:
-    description: The deployment's job directory (its C(job.json) names the job).
-    type: path
-    required: true
-  url:
-    description: vLLM's URL on the login node, the listener of the job's reverse tunnel.
-    type: str
-    required: true
-  model:
-    description: The model vLLM must list.
-    type: str
-    required: true
-  api_key:
-    description: vLLM's API key; never shown.
-    type: str
-  pending_timeout:
-    description: Seconds the job may wait in the queue; V(0) waits as long as it takes.
-    type: int
-    default: 0
-  ready_timeout:
-    description: Seconds from the job's start until vLLM must answer.
-    type: int
-    default: 1800
-  interval:
-    description: Seconds between two questions to the login node.
-    type: int
-    default: 5
-  report_interval:
-    description: At least every this many seconds a waiting job gets a line, even when nothing changed.
-    type: int
-    default: 30
-  log_lines:
-    description: Lines of the job's log to return when it ended.
-    type: int
-    default: 40
-attributes:
-  check_mode:
-    support: none
-"""
-
-RETURN = r"""
-job:
-  description: The job as M(hpc.vllm.slurm_job_info) said it last.
-  returned: always
-  type: dict
-ready:
-  description: Whether vLLM answered.
-  returned: always
-  type: bool
-pending_timed_out:
-  description: Whether the job was still waiting after O(pending_timeout) seconds.
-  returned: always
-  type: bool
-waited:
-  description: Seconds waited in all, and in the queue.
-  returned: always
-  type: dict
-"""
-
 import time
 
 from ansible.module_utils.common.text.converters import to_text
@@ -156,13 +77,16 @@ class ActionModule(ActionBase):
             if is_running(state):
                 if running_since is None:
                     running_since = now
+                    left = job.get('time_left')
                     self._say('job %s RUNNING on %s, %s left; waiting for vLLM through the login node at %s'
-                              % (job['job_id'], job.get('node') or '?', format_seconds(job.get('time_left')) if job.get('time_left') is not None else 'no time limit', args['url']))
+                              % (job['job_id'], job.get('node') or '?', 'no limit' if left is None else format_seconds(left),
+                                 args['url']))
                 health = self._module('hpc.vllm.vllm_health', health_args, task_vars)
                 if not health.get('failed'):
                     now = time.time()
+                    ran = format_seconds(job.get('run_time', 0) + now - running_since)
                     self._say('job %s ready: vLLM answers through the login node (%d s waited here; the job has run %s)'
-                              % (job['job_id'], now - start, format_seconds(job.get('run_time', 0) + now - running_since)))
+                              % (job['job_id'], now - start, ran))
                     result.update(changed=False, job=job, ready=True, pending_timed_out=False,
                                   waited=dict(total=round(now - start),
                                               queued=round(running_since - queued) if queued else 0))
@@ -187,4 +111,3 @@ class ActionModule(ActionBase):
                                  (', exit code %s' % job['exit_code']) if job.get('exit_code') else '',
                                  job.get('log') or 'its log', job.get('log_tail') or '(empty)'))
             return result
-

@@ -84,7 +84,7 @@ options:
     elements: path
     default: []
   log_lines:
-    description: How many lines of an ended job's log RV(previous.log_tail) holds.
+    description: How many lines of an ended job's log RV(previous) holds.
     type: int
     default: 40
   cancel_timeout:
@@ -126,9 +126,9 @@ action:
   choices: [kept, submitted, replaced, resubmitted, cancelled, absent]
 previous:
   description:
-    - The job that was there before, when it was replaced or had ended - RV(previous.state) as Slurm gives it
-      (V(UNKNOWN) once Slurm forgot it), RV(previous.reason), RV(previous.exit_code), RV(previous.stopped) (the
-      job script's note when it stopped cleanly, such as the time limit's signal) and RV(previous.log_tail).
+    - The job that was there before, when it was replaced or had ended, as M(hpc.vllm.slurm_job_info) says a job
+      - C(state) as Slurm gives it (V(UNKNOWN) once Slurm forgot it), C(reason), C(exit_code), C(stopped) (the job
+      script's note when it stopped cleanly, such as the time limit's signal) and, for a job that ended, C(log_tail).
   returned: when there was one
   type: dict
 time_limit:

@@ -33,7 +33,7 @@ options:
     type: path
     required: true
   log_lines:
-    description: How many of the last lines of the job's log to return in RV(job.log_tail).
+    description: How many of the last lines of the job's log to return in C(log_tail) of RV(job).
     type: int
     default: 0
 seealso:

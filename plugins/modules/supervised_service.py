@@ -45,7 +45,7 @@ options:
     description:
       - What keeps the service alive, as the C(detect) entry point of C(hpc.vllm._service) chose it.
       - With V(systemd) or V(systemd_user), a standalone loop left from an earlier choice is stopped first.
-      - V(job) only writes the files: a Slurm job of the role C(hpc.vllm.slurm_job) runs the service's
+      - V(job) only writes the files. A Slurm job of the role C(hpc.vllm.slurm_job) runs the service's
         C(run.sh), and a change of the files is a change of that job (the role replaces it).
     type: str
     required: true

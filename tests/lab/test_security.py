@@ -11,7 +11,6 @@ Run as root on the lab host with the controller venv (tests/run lab does):
 
 from __future__ import annotations
 
-import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 

@@ -63,7 +63,7 @@ def test_partition_limits_and_fake_gpus():
 def test_home_is_shared_between_login_and_compute_nodes():
     stamp = f"shared-{time.time_ns()}"
     assert on_login(f"echo {stamp} > ~/.hpc-vllm-lab-stamp").returncode == 0
-    job = sbatch(f"#!/bin/bash\ncat ~/.hpc-vllm-lab-stamp > ~/stamp-seen-%j.txt\nhostname >> ~/stamp-seen-%j.txt\n"
+    job = sbatch("#!/bin/bash\ncat ~/.hpc-vllm-lab-stamp > ~/stamp-seen-%j.txt\nhostname >> ~/stamp-seen-%j.txt\n"
                  .replace("%j", "$SLURM_JOB_ID"), "-w", COMPUTE[0], "--time=00:01:00")
     assert wait_state(job, ("COMPLETED", "FAILED", "CANCELLED"), 60) == "COMPLETED"
     assert on_login(f"cat ~/stamp-seen-{job}.txt").stdout.split() == [stamp, COMPUTE[0]]

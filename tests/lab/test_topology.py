@@ -27,9 +27,14 @@ SSH_CONFIG = OUT / "ssh_config"
 KNOWN_HOSTS = OUT / "known_hosts"
 INVENTORY = OUT / "hosts.yml"
 
-NODES = ("hpcv-laptop", "hpcv-bastion-a", "hpcv-compute-a", "hpcv-bastion-b1", "hpcv-bastion-b2", "hpcv-compute-b")
-BASTIONS = ("hpcv-bastion-a", "hpcv-bastion-b1", "hpcv-bastion-b2")
-CAMPUS, CLUSTER_A, CLUSTER_B = "hpcv-campus", "hpcv-cluster-a", "hpcv-cluster-b"
+# Cluster S (Slurm): its compute nodes refuse ssh from a user without a job there (pam_slurm_adopt), so
+# they are in no inventory; test_slurm_lab.py checks them.
+SLURM_COMPUTE = ("hpcv-slurm-c1", "hpcv-slurm-c2")
+NODES = ("hpcv-laptop", "hpcv-bastion-a", "hpcv-compute-a", "hpcv-bastion-b1", "hpcv-bastion-b2", "hpcv-compute-b",
+         "hpcv-slurm-login") + SLURM_COMPUTE
+SSH_NODES = tuple(node for node in NODES if node not in SLURM_COMPUTE)
+BASTIONS = ("hpcv-bastion-a", "hpcv-bastion-b1", "hpcv-bastion-b2", "hpcv-slurm-login")
+CAMPUS, CLUSTER_A, CLUSTER_B, CLUSTER_S = "hpcv-campus", "hpcv-cluster-a", "hpcv-cluster-b", "hpcv-cluster-s"
 JUMP = {"hpcv-compute-a": ("hpcv-bastion-a", CLUSTER_A), "hpcv-compute-b": ("hpcv-bastion-b1", CLUSTER_B)}
 
 
@@ -52,7 +57,7 @@ def lab() -> dict:
     for node in NODES:
         addresses[node] = {net: info["IPAddress"] for net, info in inspect_networks(node).items()}
     gateways = {}
-    for net in (CAMPUS, CLUSTER_A, CLUSTER_B):
+    for net in (CAMPUS, CLUSTER_A, CLUSTER_B, CLUSTER_S):
         out = run("podman", "network", "inspect", "-f", "{{range .Subnets}}{{.Gateway}}{{end}}", net)
         gateways[net] = out.stdout.strip()
     return {"addr": addresses, "gateway": gateways}
@@ -95,6 +100,15 @@ REACH = [
     ("hpcv-laptop", "hpcv-bastion-b2", CAMPUS, True, None),
     ("hpcv-compute-a", "hpcv-bastion-a", CLUSTER_A, True, None),
     ("hpcv-compute-b", "hpcv-bastion-b1", CLUSTER_B, True, None),
+    # cluster S: its compute nodes reach only their login node, the laptop only the login node
+    ("hpcv-laptop", "hpcv-slurm-c1", CLUSTER_S, False, "hpcv-slurm-login"),
+    ("hpcv-slurm-c1", "hpcv-laptop", CAMPUS, False, "hpcv-slurm-login"),
+    ("hpcv-slurm-c2", "hpcv-bastion-a", CAMPUS, False, "hpcv-laptop"),
+    ("hpcv-compute-a", "hpcv-slurm-c2", CLUSTER_S, False, "hpcv-slurm-c1"),
+    ("hpcv-laptop", "hpcv-slurm-login", CLUSTER_S, False, "hpcv-slurm-c1"),
+    ("hpcv-laptop", "hpcv-slurm-login", CAMPUS, True, None),
+    ("hpcv-slurm-c1", "hpcv-slurm-login", CLUSTER_S, True, None),
+    ("hpcv-slurm-c2", "hpcv-slurm-c1", CLUSTER_S, True, None),
 ]
 
 
@@ -137,7 +151,7 @@ def test_login_alias_round_robin(lab, node, net, resolves):
 
 # ---------------------------------------------------------------------------------------------
 # SSH from the controller with the generated ssh_config: compute nodes only through their bastion.
-@pytest.mark.parametrize("node", NODES)
+@pytest.mark.parametrize("node", SSH_NODES)
 def test_ssh_route(lab, node):
     out = ssh(node, "echo $(hostname) $SSH_CONNECTION")
     assert out.returncode == 0, out.stderr
@@ -219,6 +233,9 @@ def test_users(lab, node, user, uid):
     stat = run("podman", "exec", node, "stat", "-c", "%a %U", f"/home/{user}/.ssh", f"/home/{user}/.ssh/authorized_keys")
     assert stat.stdout.split("\n")[:2] == [f"700 {user}", f"600 {user}"], stat.stdout
     login = ssh("-l", user, "-o", "ProxyJump=none", node, "id -u")
+    if node in SLURM_COMPUTE:  # no job of theirs there: pam_slurm_adopt refuses
+        assert login.returncode != 0 and login.stdout.strip() == "", login.stdout + login.stderr
+        return
     assert login.returncode == 0 and int(login.stdout) == uid, login.stderr
 
 
@@ -237,7 +254,7 @@ def _ansible(pattern: str, *args: str) -> dict:
 
 def test_ansible_inventory_ping(lab):
     hosts = _ansible("all", "-m", "ansible.builtin.ping")
-    assert sorted(hosts) == sorted(NODES)
+    assert sorted(hosts) == sorted(SSH_NODES)
     assert all(result.get("ping") == "pong" for result in hosts.values()), hosts
 
 

@@ -19,7 +19,8 @@ def gpus():
     """The GPUs this process may use (nvidia-smi honours CUDA_VISIBLE_DEVICES); [] when none answer."""
     for fields in (smi.QUERY_FIELDS, smi.FALLBACK_QUERY_FIELDS):
         try:
-            done = subprocess.run(smi.query_argv('nvidia-smi', fields), capture_output=True, text=True, timeout=60)
+            done = subprocess.run(smi.query_argv('nvidia-smi', fields), capture_output=True, text=True, timeout=60,
+                                  check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             print('hpc-vllm: nvidia-smi did not answer (%s)' % exc, flush=True)
             return []

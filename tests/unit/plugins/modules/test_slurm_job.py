@@ -243,12 +243,11 @@ def test_absent_cancels_the_job_and_others_of_its_name(tmp_path, monkeypatch):
     slurm = FakeSlurm(tmp_path)
     slurm.run(monkeypatch, slurm_job.main, args(tmp_path))
     stray = slurm.add('RUNNING', comment='(null)')
-    failed, result = slurm.run(monkeypatch, slurm_job.main, dict(name=NAME, directory=str(tmp_path / 'job'),
-                                                                   job_name='hpc-vllm-' + NAME, state='absent'))
+    absent = dict(name=NAME, directory=str(tmp_path / 'job'), job_name='hpc-vllm-' + NAME, state='absent')
+    failed, result = slurm.run(monkeypatch, slurm_job.main, absent)
     assert not failed and result['changed'] and sorted(result['cancelled']) == ['41', stray]
     assert not (tmp_path / 'job' / 'job.json').exists()
-    failed, result = slurm.run(monkeypatch, slurm_job.main, dict(name=NAME, directory=str(tmp_path / 'job'),
-                                                                   job_name='hpc-vllm-' + NAME, state='absent'))
+    failed, result = slurm.run(monkeypatch, slurm_job.main, absent)
     assert not failed and not result['changed'] and result['action'] == 'absent'
 
 
