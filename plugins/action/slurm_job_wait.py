@@ -62,9 +62,9 @@ class ActionModule(ActionBase):
                 queued = queued or now
                 seen = (state, job.get('reason'), job.get('expected_start'))
                 if seen != last_seen or now - last_report >= report_interval:
-                    self._say('job %s %s (%s), expected start %s, %d s in the queue'
+                    self._say('job %s %s (%s), expected start %s, %d s in the queue%s'
                               % (job['job_id'], state, job.get('reason') or 'None', job.get('expected_start') or 'N/A',
-                                 now - queued))
+                                 now - queued, ', requeued %d time(s) by Slurm' % job['restarts'] if job.get('restarts') else ''))
                     last_seen, last_report = seen, now
                 if pending_timeout and now - queued > pending_timeout:
                     result.update(failed=True, job=job, ready=False, pending_timed_out=True,

@@ -82,6 +82,8 @@ def _job_hop(record, job):
                     'ansible %s {inventory} -m ansible.builtin.ping' % host)
     job_id, state = job.get('job_id'), job.get('state')
     reason = job.get('reason') if job.get('reason') not in (None, '', 'None') else ''
+    if job.get('restarts'):
+        job_id = '%s (requeued %d time%s by Slurm)' % (job_id, job['restarts'], '' if job['restarts'] == 1 else 's')
     if state == 'NONE':
         return _hop(BROKEN, 'no Slurm job', 'no job serves %s: deploy.yml never submitted one, or teardown ran' % host,
                     '{deploy}')

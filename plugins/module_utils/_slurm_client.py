@@ -169,6 +169,8 @@ def describe(slurm, job_id, record, log_lines=0, log_path=''):
         time_limit=record.get('TimeLimit', ''),
         time_left=None if limit is None or state in ENDED else max(0, limit - run_time),
         run_time=run_time,
+        # how often Slurm requeued it (a node failure, a preemption): the same job id, started again
+        restarts=int(record.get('Restarts', '0') or 0) if str(record.get('Restarts', '0')).isdigit() else 0,
         expected_start=slurm.expected_start(job_id) if state == 'PENDING' else '',
         log=record.get('StdOut', '') or log_path,
     )

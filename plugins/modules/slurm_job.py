@@ -131,6 +131,16 @@ previous:
       script's note when it stopped cleanly, such as the time limit's signal) and, for a job that ended, C(log_tail).
   returned: when there was one
   type: dict
+state:
+  description: The job's state as Slurm said it once submitted or kept (V(PENDING) mostly, for a job just submitted).
+  returned: with O(state=present), but in check mode
+  type: str
+  sample: PENDING
+reason:
+  description: Slurm's reason for that state.
+  returned: with O(state=present), but in check mode
+  type: str
+  sample: None
 time_limit:
   description:
     - The job's time limit as sbatch got it - the C(time) option, else the partition's DefaultTime or MaxTime, else
@@ -154,7 +164,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hpc.vllm.plugins.module_utils._command import first_line
 from ansible_collections.hpc.vllm.plugins.module_utils._files import FileChanges, remove_file
 from ansible_collections.hpc.vllm.plugins.module_utils._slurm import (
-    format_seconds, parse_records, partition_time_limit, refused_options, time_limit_seconds)
+    format_seconds, parse_records, partition_time_limit, refused_options, state_of, time_limit_seconds)
 from ansible_collections.hpc.vllm.plugins.module_utils._slurm_client import (
     COMMENT, STATE_FILE, Slurm, describe, read_state, write_state)
 
@@ -252,7 +262,8 @@ class Job(object):
         result = dict(changed=True, diff=files.diff)
         if job_id and self.slurm.alive(record):
             if self.state.get('digest') == wanted and not files.changed:
-                return dict(changed=False, job_id=job_id, action='kept', time_limit=self.time_limit())
+                return dict(changed=False, job_id=job_id, action='kept', time_limit=self.time_limit(),
+                            state=state_of(record), reason=record.get('Reason', ''))
             result['previous'] = describe(self.slurm, job_id, record)
             action = 'replaced'
         elif job_id:
@@ -274,7 +285,10 @@ class Job(object):
             self.refused('refused', rc, out, err)
         new_id = out.strip().split(';')[0]
         write_state(self.directory, {'job_id': new_id, 'digest': wanted, 'log': self.log_path})
-        return dict(result, job_id=new_id, action=action, time_limit=self.time_limit())
+        # what Slurm says of it at once (PENDING, mostly: the scheduler places it a moment later)
+        record = self.slurm.job(new_id)
+        return dict(result, job_id=new_id, action=action, time_limit=self.time_limit(),
+                    state=state_of(record) if record else 'UNKNOWN', reason=record.get('Reason', '') if record else '')
 
     def absent(self):
         params = self.params

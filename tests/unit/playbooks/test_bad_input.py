@@ -30,6 +30,9 @@ GOOD = {
     'vllm_api_key': 'not-a-real-key-but-long-enough',
 }
 
+# compute-a as a Slurm deployment (its ansible_host stands for the login node)
+SLURM = {'vllm_launcher': 'slurm', 'slurm_partition': 'gpu', 'slurm_time': '02:00:00'}
+
 # (case, extra vars for compute-a, words the failure must contain)
 CASES = [
     ('port 0', {'vllm_port': 0}, ['vllm_port', 'from 1 to 65535']),
@@ -73,6 +76,22 @@ CASES = [
     ('no variable name in the environment', {'vllm_environment': {'MY-VAR': '1'}},
      ['vllm_environment has names that are no environment variable names: MY-VAR']),
     ('a line break in the API key', {'vllm_api_key': 'abc\ndef'}, ['vllm_api_key holds a line break']),
+    # a Slurm deployment: what needs no cluster is refused before any host, the login node included
+    ('unknown launcher', {'vllm_launcher': 'pbs'}, ['vllm_launcher', 'service, slurm']),
+    ('slurm time format', dict(SLURM, slurm_time='2h'), ["slurm_time: '2h' is no Slurm time limit", 'HH:MM:SS']),
+    ('slurm time zero', dict(SLURM, slurm_time='0'), ['slurm_time', 'a time limit of 0 seconds']),
+    ('slurm no GPU for vLLM on GPUs', dict(SLURM, vllm_device='gpu', slurm_gpus=0), ['slurm_gpus is 0', 'vllm_device is gpu']),
+    ('slurm fewer GPUs than ranks', dict(SLURM, vllm_device='gpu', slurm_gpus=1, vllm_tensor_parallel_size=2),
+     ['slurm_gpus is 1, fewer than vllm_tensor_parallel_size 2']),
+    ('slurm unknown option', dict(SLURM, slurm_extra_options=['--frobnicate=1']),
+     ['slurm_extra_options[0]: sbatch has no option --frobnicate']),
+    ('slurm option the job sets', dict(SLURM, slurm_extra_options=['--output=/tmp/x']),
+     ['slurm_extra_options[0]: --output is set by']),
+    ('slurm short option', dict(SLURM, slurm_extra_options=['-p gpu']), ['slurm_extra_options[0] must be one long option']),
+    ('slurm signal after the limit', dict(SLURM, slurm_time='5', slurm_stop_signal_seconds=600),
+     ['slurm_stop_signal_seconds (600) is not below slurm_time']),
+    ('slurm GPU option', dict(SLURM, slurm_gpus_option='tres'), ['slurm_gpus_option', 'gres, gpus']),
+    ('slurm pending action', dict(SLURM, slurm_pending_timeout_action='wait'), ['slurm_pending_timeout_action', 'cancel, keep']),
 ]
 
 

@@ -211,6 +211,9 @@ def slurm_job(state, **extra):
      'the Slurm job of compute-a ended: TIMEOUT, after the job stopped: the time limit is 120 s away (USR1)'),
     (slurm_job('NODE_FAIL', reason='NodeDown', time_left=None), 'broken', 'job 42 NODE_FAIL (NodeDown)',
      'the Slurm job of compute-a ended: NODE_FAIL (NodeDown)'),
+    (slurm_job('PENDING', reason='BeginTime', restarts=1, expected_start='2026-12-02T14:09:18'), 'broken',
+     'job 42 (requeued 1 time by Slurm) PENDING (BeginTime), expected start 2026-12-02T14:09:18',
+     'the Slurm job of compute-a waits in the queue: BeginTime'),
     ({'job_id': '', 'state': 'NONE'}, 'broken', 'no Slurm job',
      'no job serves compute-a: deploy.yml never submitted one, or teardown ran'),
 ])

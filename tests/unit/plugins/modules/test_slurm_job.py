@@ -121,6 +121,7 @@ def test_submits_the_job_and_keeps_its_id_and_digest(tmp_path, monkeypatch):
     failed, result = slurm.run(monkeypatch, slurm_job.main, args(tmp_path))
     assert not failed and result['changed'] and result['action'] == 'submitted'
     assert result['job_id'] == '41' and result['time_limit'] == '02:00:00'
+    assert (result['state'], result['reason']) == ('PENDING', 'None')  # what Slurm said right after sbatch
     assert slurm.sbatch_calls() == [['sbatch', '--parsable', '--partition=gpu', '--time=02:00:00',
                                      str(tmp_path / 'job' / 'job.sh')]]
     assert state_file(tmp_path)['job_id'] == '41'
