@@ -104,12 +104,14 @@ def test_vllm_serves_the_tiny_model_inside_a_job():
     node(LOGIN, "install", "-d", "-o", USER, "-g", USER, f"{HOME}/models")
     assert subprocess.run(["podman", "cp", model, f"{LOGIN}:{HOME}/models/tiny-llama"], check=False).returncode == 0
     node(LOGIN, "chown", "-R", f"{USER}:{USER}", f"{HOME}/models/tiny-llama")
-    # 1 GiB of KV cache, as the lab's deployments ask (vLLM's CPU default is 4 GiB: with the other clusters'
-    # vLLMs up, this machine may not have it)
+    # 1 GiB of KV cache, as the lab's deployments ask. Without it vLLM's CPU backend wants 0.92 of the node's
+    # memory free at start ("Available memory on node 0 (17.41/23.54 GiB) on startup is less than desired CPU
+    # memory utilization (0.92, 21.66 GiB)", in its log after a run of test_slurm.py, clusters A and B up)
     script = f"""#!/bin/bash
 export VLLM_CPU_KVCACHE_SPACE=1
 {SITE_VENV}/bin/python -m vllm.entrypoints.openai.api_server --model ~/models/tiny-llama --served-model-name tiny-llama \\
-    --host 127.0.0.1 --port 8000 --dtype float16 --max-model-len 512 --enforce-eager > ~/vllm-job-$SLURM_JOB_ID.log 2>&1 &
+    --host 127.0.0.1 --port 8000 --dtype float16 --max-model-len 512 --enforce-eager --gpu-memory-utilization 0.3 \\
+    > ~/vllm-job-$SLURM_JOB_ID.log 2>&1 &
 for i in $(seq 180); do
     if curl -fsS http://127.0.0.1:8000/v1/models > ~/vllm-job-$SLURM_JOB_ID.models; then echo READY on $(hostname); break; fi
     sleep 1
