@@ -211,7 +211,9 @@ class Job(object):
                               sbatch_stderr=err.strip())
 
     def sbatch(self, *extra):
-        argv = ['--parsable'] + list(extra) + option_argv(self.params['options']) + [os.path.join(self.directory, SCRIPT)]
+        # the comment is the module's: slurm_job_info and a later run know the deployment's jobs by it
+        argv = (['--parsable'] + list(extra) + option_argv(self.params['options'])
+                + ['--comment=' + COMMENT % self.params['name'], os.path.join(self.directory, SCRIPT)])
         return self.slurm.run('sbatch', *argv)
 
     def resolve_time(self):

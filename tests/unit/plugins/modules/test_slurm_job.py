@@ -122,7 +122,7 @@ def test_submits_the_job_and_keeps_its_id_and_digest(tmp_path, monkeypatch):
     assert not failed and result['changed'] and result['action'] == 'submitted'
     assert result['job_id'] == '41' and result['time_limit'] == '02:00:00'
     assert (result['state'], result['reason']) == ('PENDING', 'None')  # what Slurm said right after sbatch
-    assert slurm.sbatch_calls() == [['sbatch', '--parsable', '--partition=gpu', '--time=02:00:00',
+    assert slurm.sbatch_calls() == [['sbatch', '--parsable', '--partition=gpu', '--time=02:00:00', '--comment=hpc-vllm:' + NAME,
                                      str(tmp_path / 'job' / 'job.sh')]]
     assert state_file(tmp_path)['job_id'] == '41'
     assert oct((tmp_path / 'job' / 'job.json').stat().st_mode & 0o777) == '0o600'
